@@ -1,0 +1,440 @@
+/* The connect path.
+ *
+ * 1. Ask the kernel what the socket is (getsockname, SO_PROTOCOL, F_GETFL):
+ *    the per-fd cache only supplies what the kernel cannot tell (the options
+ *    the program set), and only when its SO_COOKIE matches.
+ * 2. Decide: choose the port (unbound TCP over IPv4/IPv6, valid address),
+ *    or pass the call to the kernel untouched and log why.
+ * 3. Choose: walk the allocator's candidates; bind each with SO_REUSEADDR;
+ *    EADDRINUSE at bind moves on; the real connect() follows; EADDRNOTAVAIL
+ *    there (the 4-tuple is taken) replaces the socket under the same fd and
+ *    moves on.
+ * 4. Log one record.
+ *
+ * Everything here is async-signal-safe: raw syscalls, no allocation, no lock
+ * but per-fd try-locks.  errno is what the kernel left for the program. */
+#include "connect.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fdtable.h"
+#include "logrec.h"
+#include "logwriter.h"
+#include "portalloc.h"
+#include "real.h"
+#include "respawn.h"
+#include "state.h"
+
+#ifndef SO_COOKIE
+#define SO_COOKIE 57
+#endif
+
+struct call {
+	int fd;
+	const struct sockaddr *uaddr;
+	socklen_t ulen;
+	struct ep_sockkind kind;
+	struct sockaddr_storage local; /* before the call */
+	struct sockaddr_storage dst;   /* safe copy of the address */
+	bool have_dst;
+	struct ep_fdent *ent;          /* locked and matching, or NULL */
+	uint64_t t0;
+	struct ep_record rec;
+};
+
+static int sys_getsockopt_int(int fd, int level, int name, int *out)
+{
+	socklen_t len = sizeof(*out);
+	return (int)syscall(SYS_getsockopt, fd, level, name, out, &len);
+}
+
+static int sys_setsockopt_int(int fd, int level, int name, int v)
+{
+	return (int)syscall(SYS_setsockopt, fd, level, name, &v, sizeof(v));
+}
+
+static unsigned sa_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	if (ss->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	return 0;
+}
+
+static void sa_set_port(struct sockaddr_storage *ss, unsigned port)
+{
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+}
+
+static bool sa_is_wildcard(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+	return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+}
+
+static socklen_t sa_len(int family)
+{
+	return family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+}
+
+/* Copy the program's address without trusting the pointer: a bad pointer
+ * must give the program EFAULT from the kernel, not a crash in ephport. */
+static bool copy_user(void *dst, const void *src, size_t len)
+{
+	struct iovec local = {dst, len}, remote = {(void *)src, len};
+	ssize_t n = syscall(SYS_process_vm_readv, getpid(), &local, 1UL, &remote, 1UL, 0UL);
+	if (n == (ssize_t)len)
+		return true;
+	if (n < 0 && (errno == ENOSYS || errno == EPERM)) {
+		memcpy(dst, src, len); /* sandboxed: best effort */
+		return true;
+	}
+	return false;
+}
+
+/* The address is one the kernel would try to connect to on this socket;
+ * everything else (NULL, short, AF_UNSPEC, wrong family) goes to the kernel
+ * so that it alone gives its errno. */
+static bool take_address(struct call *c)
+{
+	int fam = c->kind.domain;
+	if (!c->uaddr || (int)c->ulen < (int)sa_len(fam) ||
+	    c->ulen > sizeof(c->dst))
+		return false;
+	memset(&c->dst, 0, sizeof(c->dst));
+	if (!copy_user(&c->dst, c->uaddr, c->ulen))
+		return false;
+	if (fam == AF_INET6 && c->ulen < sizeof(struct sockaddr_in6))
+		return false; /* the RFC 2133 short form: let the kernel judge */
+	c->have_dst = c->dst.ss_family == fam;
+	return c->have_dst;
+}
+
+/* The source address to bind: the one the program bound with
+ * IP_BIND_ADDRESS_NO_PORT, else EPHPORT_SOURCE for the family, else the
+ * wildcard.  Also the address the kernel's hash would see. */
+static void pick_source(const struct call *c, struct sockaddr_storage *src)
+{
+	const struct ep_config *cfg = &ep_g.cfg;
+
+	memcpy(src, &c->local, sizeof(*src));
+	if (!sa_is_wildcard(&c->local))
+		return;
+	memset(src, 0, sizeof(*src));
+	src->ss_family = (sa_family_t)c->kind.domain;
+	if (c->kind.domain == AF_INET) {
+		if (cfg->has_src4)
+			((struct sockaddr_in *)src)->sin_addr = cfg->src4;
+		return;
+	}
+	const struct in6_addr *d6 = &((const struct sockaddr_in6 *)&c->dst)->sin6_addr;
+	struct in6_addr *s6 = &((struct sockaddr_in6 *)src)->sin6_addr;
+	if (IN6_IS_ADDR_V4MAPPED(d6)) {
+		if (cfg->has_src4) {
+			s6->s6_addr[10] = s6->s6_addr[11] = 0xff;
+			memcpy(&s6->s6_addr[12], &cfg->src4, 4);
+		}
+	} else if (cfg->has_src6) {
+		*s6 = cfg->src6;
+	}
+}
+
+static uint64_t port_offset(const struct call *c, const struct sockaddr_storage *src)
+{
+	uint32_t slot = 0;
+	if (!ep_g.cfg.seed_fixed) {
+		/* EPHEMERAL_PORT_SHUFFLE_PERIOD: the offset changes every 10 s.
+		 * A fixed seed turns this off so sequences reproduce. */
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		slot = (uint32_t)(ts.tv_sec / 10);
+	}
+	if (c->kind.domain == AF_INET) {
+		const struct sockaddr_in *s = (const void *)src, *d = (const void *)&c->dst;
+		return ep_port_offset(ep_g.alloc.key, AF_INET, &s->sin_addr,
+		                      &d->sin_addr, d->sin_port, slot);
+	}
+	const struct sockaddr_in6 *s = (const void *)src, *d = (const void *)&c->dst;
+	if (IN6_IS_ADDR_V4MAPPED(&d->sin6_addr)) /* tcp_v4_connect's hash */
+		return ep_port_offset(ep_g.alloc.key, AF_INET, &s->sin6_addr.s6_addr[12],
+		                      &d->sin6_addr.s6_addr[12], d->sin6_port, slot);
+	return ep_port_offset(ep_g.alloc.key, AF_INET6, &s->sin6_addr, &d->sin6_addr,
+	                      d->sin6_port, slot);
+}
+
+/* The program's SO_REUSEADDR is kept in the cache so getsockopt() can keep
+ * answering what the program set. */
+static bool force_reuseaddr(struct call *c)
+{
+	int on = 0;
+	if (sys_getsockopt_int(c->fd, SOL_SOCKET, SO_REUSEADDR, &on) < 0)
+		return false;
+	if (on)
+		return true;
+	if (sys_setsockopt_int(c->fd, SOL_SOCKET, SO_REUSEADDR, 1) < 0)
+		return false;
+	if (c->ent) {
+		c->ent->reuse_forced = true;
+		c->ent->reuse_user = false;
+	}
+	return true;
+}
+
+static void restore_reuseaddr(struct call *c)
+{
+	if (c->ent && c->ent->reuse_forced) {
+		sys_setsockopt_int(c->fd, SOL_SOCKET, SO_REUSEADDR, 0);
+		c->ent->reuse_forced = false;
+	}
+}
+
+/* Put a fresh unbound socket (or one bound to the program's address, port
+ * 0) under the fd.  The cache entry follows the new socket. */
+static int respawn(struct call *c)
+{
+	const struct sockaddr *rebind = NULL;
+	if (!sa_is_wildcard(&c->local))
+		rebind = (const struct sockaddr *)&c->local;
+	if (ep_respawn(c->fd, &c->kind, c->ent, rebind, sa_len(c->kind.domain)) < 0)
+		return -1;
+	if (c->ent) {
+		uint64_t cookie = 0;
+		socklen_t len = sizeof(cookie);
+		syscall(SYS_getsockopt, c->fd, SOL_SOCKET, SO_COOKIE, &cookie, &len);
+		c->ent->cookie = cookie;
+		c->ent->reuse_forced = false;
+	}
+	return 0;
+}
+
+static bool connect_started(int err)
+{
+	return err == 0 || err == EINPROGRESS || err == EINTR || err == EALREADY ||
+	       err == EISCONN;
+}
+
+/* Choose, bind, connect.  Returns the connect result; errno set. */
+static int choose_and_connect(struct call *c)
+{
+	const struct ep_real *R = ep_real();
+	struct sockaddr_storage src;
+	struct ep_scan scan;
+	int rc = -1, err = EADDRNOTAVAIL;
+	const char *why = "bound";
+
+	pick_source(c, &src);
+	ep_scan_begin(&scan, &ep_g.alloc, port_offset(c, &src), ep_random32());
+	if (!force_reuseaddr(c)) {
+		why = "proto"; /* a socket that refuses SO_REUSEADDR */
+		goto passthrough;
+	}
+
+	for (unsigned port; (port = ep_scan_next(&scan)) != 0;) {
+		c->rec.tries++;
+		sa_set_port(&src, port);
+		if (syscall(SYS_bind, c->fd, &src, sa_len(c->kind.domain)) < 0) {
+			err = errno;
+			if (err == EADDRINUSE || err == EACCES || err == EPERM) {
+				c->rec.collisions++;
+				continue;
+			}
+			if (err == EINVAL) /* bound meanwhile by another thread */
+				goto passthrough;
+			/* The source address itself is unusable here
+			 * (EADDRNOTAVAIL for an address not on this host):
+			 * that is the program's answer, as for its own bind. */
+			restore_reuseaddr(c);
+			c->rec.select_ns = ep_now_ns() - c->t0;
+			errno = err;
+			return -1;
+		}
+		uint64_t t1 = ep_now_ns();
+		c->rec.select_ns = t1 - c->t0;
+		rc = R->connect(c->fd, (const struct sockaddr *)&c->dst, c->ulen);
+		err = rc < 0 ? errno : 0;
+		c->rec.connect_ns = ep_now_ns() - t1;
+
+		if (connect_started(err)) {
+			ep_scan_commit(&ep_g.alloc, &scan, port, ep_random32());
+			errno = err;
+			return rc;
+		}
+		if (err == EADDRNOTAVAIL) {
+			/* The 4-tuple is in use: this socket is bound for
+			 * nothing.  Replace it and try the next port. */
+			c->rec.collisions++;
+			if (respawn(c) < 0) {
+				errno = EADDRNOTAVAIL;
+				return -1;
+			}
+			if (!force_reuseaddr(c)) {
+				why = "proto";
+				goto passthrough;
+			}
+			continue;
+		}
+		/* A failure.  If the kernel got as far as sending a SYN, its own
+		 * socket would be bound now too; otherwise (no route, bad
+		 * address) it would not, so neither may ours. */
+		if (!ep_sock_sent_syn(c->fd))
+			respawn(c);
+		errno = err;
+		return rc;
+	}
+
+	/* No usable candidate.  With the range of the netns's own sysctl, the
+	 * kernel might still share a port held by a socket ephport cannot
+	 * bind beside; let it decide.  With EPHPORT_RANGE, the range is the
+	 * user's word: EADDRNOTAVAIL, as the kernel's own when its range is
+	 * exhausted. */
+	restore_reuseaddr(c);
+	c->rec.select_ns = ep_now_ns() - c->t0;
+	if (!ep_g.cfg.range_from_env) {
+		c->rec.fallback = true;
+		uint64_t t1 = ep_now_ns();
+		rc = R->connect(c->fd, c->uaddr, c->ulen);
+		err = rc < 0 ? errno : 0;
+		c->rec.connect_ns = ep_now_ns() - t1;
+		errno = err;
+		return rc;
+	}
+	errno = EADDRNOTAVAIL;
+	return -1;
+
+passthrough:
+	restore_reuseaddr(c);
+	c->rec.strategy = "passthrough";
+	c->rec.reason = why;
+	c->rec.select_ns = ep_now_ns() - c->t0;
+	uint64_t t1 = ep_now_ns();
+	rc = R->connect(c->fd, c->uaddr, c->ulen);
+	err = rc < 0 ? errno : 0;
+	c->rec.connect_ns = ep_now_ns() - t1;
+	errno = err;
+	return rc;
+}
+
+static void finish_record(struct call *c, int err)
+{
+	struct ep_record *r = &c->rec;
+	socklen_t len = sizeof(r->src);
+
+	r->total_ns = ep_now_ns() - c->t0;
+	r->err = err;
+	r->pid = getpid();
+	r->tid = (int)syscall(SYS_gettid);
+	r->comm = ep_g.comm;
+	r->fd = c->fd;
+	r->family = c->kind.domain;
+	r->protocol = c->kind.protocol;
+	if (syscall(SYS_getsockname, c->fd, &r->src, &len) < 0)
+		memset(&r->src, 0, sizeof(r->src));
+	if (c->have_dst)
+		memcpy(&r->dst, &c->dst, sizeof(r->dst));
+	char buf[EP_REC_MAX];
+	size_t n = ep_record_format(r, buf, sizeof(buf));
+	ep_log_write(buf, n);
+}
+
+/* The entry for FD if it describes this very socket; locked on success. */
+static struct ep_fdent *matching_entry(int fd)
+{
+	struct ep_fdent *e = ep_fd_peek(fd);
+	if (!e || !ep_fd_trylock(e))
+		return NULL;
+	uint64_t cookie = 0;
+	socklen_t len = sizeof(cookie);
+	if (e->cookie == 0 ||
+	    syscall(SYS_getsockopt, fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) < 0 ||
+	    cookie != e->cookie) {
+		ep_fd_unlock(e);
+		return NULL;
+	}
+	return e;
+}
+
+int ep_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	const struct ep_real *R = ep_real();
+
+	if (!ep_ready())
+		return R->connect(fd, addr, len);
+
+	int saved = errno;
+	struct call c;
+	memset(&c, 0, sizeof(c));
+	c.fd = fd;
+	c.uaddr = addr;
+	c.ulen = len;
+	clock_gettime(CLOCK_REALTIME, &c.rec.ts);
+	c.t0 = ep_now_ns();
+
+	/* What the kernel says this fd is.  Not an IPv4/IPv6 socket (or not
+	 * a socket, or closed): straight through, not logged. */
+	socklen_t ll = sizeof(c.local);
+	if (syscall(SYS_getsockname, fd, &c.local, &ll) < 0 ||
+	    (c.local.ss_family != AF_INET && c.local.ss_family != AF_INET6) ||
+	    sys_getsockopt_int(fd, SOL_SOCKET, SO_PROTOCOL, &c.kind.protocol) < 0 ||
+	    sys_getsockopt_int(fd, SOL_SOCKET, SO_TYPE, &c.kind.type) < 0) {
+		errno = saved;
+		return R->connect(fd, addr, len);
+	}
+	c.kind.domain = c.local.ss_family;
+	int fl = (int)syscall(SYS_fcntl, fd, F_GETFL);
+	c.rec.blocking = fl >= 0 && !(fl & O_NONBLOCK);
+	c.rec.strategy = ep_strategy_name(ep_g.cfg.strategy);
+	bool logging = ep_log_enabled();
+
+	const char *reason = NULL;
+	if (c.kind.protocol != IPPROTO_TCP)
+		reason = c.kind.protocol == IPPROTO_UDP ? "udp" : "proto";
+	else if (sa_port(&c.local) != 0)
+		reason = "bound";
+	else if (!ep_g.cfg.ok)
+		reason = "disabled";
+	else if (!take_address(&c))
+		reason = "address";
+	if (reason && !c.have_dst && addr && len >= sizeof(sa_family_t))
+		take_address(&c); /* for the record only */
+
+	int rc, err;
+	if (reason || ep_g.cfg.strategy == EP_STRAT_NATIVE) {
+		if (!logging) {
+			errno = saved;
+			return R->connect(fd, addr, len);
+		}
+		if (reason) {
+			c.rec.strategy = "passthrough";
+			c.rec.reason = reason;
+		}
+		c.rec.select_ns = 0;
+		errno = saved;
+		uint64_t t1 = ep_now_ns();
+		rc = R->connect(fd, addr, len);
+		err = rc < 0 ? errno : 0;
+		c.rec.connect_ns = ep_now_ns() - t1;
+	} else {
+		c.ent = matching_entry(fd);
+		errno = saved;
+		rc = choose_and_connect(&c);
+		err = rc < 0 ? errno : 0;
+		if (c.ent)
+			ep_fd_unlock(c.ent);
+	}
+	if (logging)
+		finish_record(&c, err);
+	errno = rc < 0 ? err : saved;
+	return rc;
+}

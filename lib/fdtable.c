@@ -1,0 +1,173 @@
+/* Per-fd cache.  See fdtable.h. */
+#include "fdtable.h"
+
+#include <string.h>
+#include <sys/mman.h>
+
+#define CHUNK_SHIFT 10
+#define CHUNK_FDS (1u << CHUNK_SHIFT)
+#define NCHUNKS 1024 /* fds below 2^20 are cached */
+
+static _Atomic(struct ep_fdent *) chunks[NCHUNKS];
+static atomic_int locks_held; /* so that fork() scans only when needed */
+
+struct ep_fdent *ep_fd_peek(int fd)
+{
+	if (fd < 0 || (unsigned)fd >= CHUNK_FDS * NCHUNKS)
+		return NULL;
+	struct ep_fdent *c = atomic_load_explicit(&chunks[(unsigned)fd >> CHUNK_SHIFT],
+	                                          memory_order_acquire);
+	return c ? &c[(unsigned)fd & (CHUNK_FDS - 1)] : NULL;
+}
+
+struct ep_fdent *ep_fd_get(int fd)
+{
+	struct ep_fdent *e = ep_fd_peek(fd);
+	if (e || fd < 0 || (unsigned)fd >= CHUNK_FDS * NCHUNKS)
+		return e;
+
+	/* mmap, not malloc: async-signal-safe, and never the program's heap.
+	 * Pages are touched only for the fds actually used. */
+	size_t len = sizeof(struct ep_fdent) * CHUNK_FDS;
+	struct ep_fdent *fresh = mmap(NULL, len, PROT_READ | PROT_WRITE,
+	                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+	                              -1, 0);
+	if (fresh == MAP_FAILED)
+		return NULL;
+	struct ep_fdent *expected = NULL;
+	unsigned idx = (unsigned)fd >> CHUNK_SHIFT;
+	if (!atomic_compare_exchange_strong_explicit(&chunks[idx], &expected, fresh,
+	                                             memory_order_acq_rel,
+	                                             memory_order_acquire))
+		munmap(fresh, len); /* another thread won */
+	return ep_fd_peek(fd);
+}
+
+bool ep_fd_trylock(struct ep_fdent *e)
+{
+	unsigned zero = 0;
+	if (!atomic_compare_exchange_strong_explicit(&e->busy, &zero, 1,
+	                                             memory_order_acquire,
+	                                             memory_order_relaxed))
+		return false;
+	atomic_fetch_add_explicit(&locks_held, 1, memory_order_relaxed);
+	return true;
+}
+
+void ep_fd_unlock(struct ep_fdent *e)
+{
+	atomic_fetch_sub_explicit(&locks_held, 1, memory_order_relaxed);
+	atomic_store_explicit(&e->busy, 0, memory_order_release);
+}
+
+void ep_fd_reset(struct ep_fdent *e, uint64_t cookie, int domain, int type,
+                 int protocol)
+{
+	e->cookie = cookie;
+	e->domain = domain;
+	e->type = type;
+	e->protocol = protocol;
+	e->reuse_forced = false;
+	e->reuse_user = false;
+	e->opts_overflow = false;
+	e->opts_len = 0;
+}
+
+void ep_fd_forget(int fd)
+{
+	struct ep_fdent *e = ep_fd_peek(fd);
+	if (e && ep_fd_trylock(e)) {
+		e->cookie = 0;
+		ep_fd_unlock(e);
+	}
+	/* A held lock means another thread is using the entry; the cookie
+	 * check at connect() still keeps it from being trusted wrongly. */
+}
+
+void ep_fd_copy(int oldfd, int newfd)
+{
+	struct ep_fdent *src = ep_fd_peek(oldfd);
+	if (!src || atomic_load_explicit(&src->busy, memory_order_relaxed) ||
+	    src->cookie == 0) {
+		ep_fd_forget(newfd);
+		return;
+	}
+	struct ep_fdent *dst = ep_fd_get(newfd);
+	if (!dst || dst == src)
+		return;
+	if (!ep_fd_trylock(src))
+		return;
+	if (ep_fd_trylock(dst)) {
+		memcpy((char *)dst + sizeof(dst->busy), (char *)src + sizeof(src->busy),
+		       sizeof(*dst) - sizeof(dst->busy));
+		ep_fd_unlock(dst);
+	}
+	ep_fd_unlock(src);
+}
+
+struct opt_hdr {
+	uint16_t level, name, len;
+};
+
+void ep_fd_record_opt(struct ep_fdent *e, int level, int name,
+                      const void *val, unsigned len)
+{
+	struct opt_hdr h;
+
+	if (e->opts_overflow)
+		return;
+	if (level < 0 || level > 0xffff || name < 0 || name > 0xffff ||
+	    (len > 0 && !val)) {
+		e->opts_overflow = true;
+		return;
+	}
+	/* The same option set again with the same size: overwrite in place. */
+	for (unsigned off = 0; off + sizeof(h) <= e->opts_len;
+	     off += sizeof(h) + h.len) {
+		memcpy(&h, e->opts + off, sizeof(h));
+		if (h.level == level && h.name == name && h.len == len) {
+			memcpy(e->opts + off + sizeof(h), val, len);
+			return;
+		}
+	}
+	if (e->opts_len + sizeof(h) + len > EP_OPTLOG_LEN) {
+		e->opts_overflow = true;
+		return;
+	}
+	h.level = (uint16_t)level;
+	h.name = (uint16_t)name;
+	h.len = (uint16_t)len;
+	memcpy(e->opts + e->opts_len, &h, sizeof(h));
+	if (len)
+		memcpy(e->opts + e->opts_len + sizeof(h), val, len);
+	e->opts_len = (uint16_t)(e->opts_len + sizeof(h) + len);
+}
+
+int ep_fd_each_opt(const struct ep_fdent *e, ep_opt_fn fn, void *ctx)
+{
+	struct opt_hdr h;
+
+	for (unsigned off = 0; off + sizeof(h) <= e->opts_len;
+	     off += sizeof(h) + h.len) {
+		memcpy(&h, e->opts + off, sizeof(h));
+		int rc = fn(h.level, h.name, e->opts + off + sizeof(h), h.len, ctx);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+void ep_fd_atfork_child(void)
+{
+	if (atomic_load_explicit(&locks_held, memory_order_relaxed) == 0)
+		return;
+	atomic_store_explicit(&locks_held, 0, memory_order_relaxed);
+	for (unsigned c = 0; c < NCHUNKS; c++) {
+		struct ep_fdent *chunk = atomic_load_explicit(&chunks[c], memory_order_acquire);
+		if (!chunk)
+			continue;
+		for (unsigned i = 0; i < CHUNK_FDS; i++)
+			if (atomic_load_explicit(&chunk[i].busy, memory_order_relaxed))
+				atomic_store_explicit(&chunk[i].busy, 0, memory_order_relaxed);
+	}
+}

@@ -1,0 +1,62 @@
+/* Per-fd bookkeeping: what the program did to a socket before connect().
+ *
+ * This is a cache, never the truth.  Each entry names the socket it
+ * describes by its SO_COOKIE; connect() compares that with the kernel's
+ * answer and ignores an entry that does not match (fds closed, dup'ed or
+ * created behind the library's back).  Entries live in chunks mapped with
+ * mmap() on first use by socket()/setsockopt(); lookups never allocate, so
+ * the connect path stays allocation-free.  Each entry has a try-lock: a
+ * thread (or a signal handler) that finds it held treats the entry as
+ * unknown rather than waiting. */
+#ifndef EPHPORT_FDTABLE_H
+#define EPHPORT_FDTABLE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* Bytes of recorded setsockopt() calls per socket. */
+#define EP_OPTLOG_LEN 192
+
+struct ep_fdent {
+	atomic_uint busy;      /* try-lock */
+	uint64_t cookie;       /* SO_COOKIE of the socket; 0: empty */
+	int domain, type, protocol;
+	bool reuse_forced;     /* ephport set SO_REUSEADDR itself */
+	bool reuse_user;       /* the program's own SO_REUSEADDR value */
+	bool opts_overflow;    /* the log below is incomplete */
+	uint16_t opts_len;
+	uint8_t opts[EP_OPTLOG_LEN]; /* {u16 level, u16 name, u16 len, value}* */
+};
+
+/* The entry for FD, or NULL (fd out of range, or no chunk yet). */
+struct ep_fdent *ep_fd_peek(int fd);
+/* The entry for FD, mapping its chunk if needed; NULL if that fails. */
+struct ep_fdent *ep_fd_get(int fd);
+
+bool ep_fd_trylock(struct ep_fdent *e);
+void ep_fd_unlock(struct ep_fdent *e);
+
+/* Start describing a new socket (called with the entry locked). */
+void ep_fd_reset(struct ep_fdent *e, uint64_t cookie, int domain, int type,
+                 int protocol);
+/* Forget whatever FD described (close, or replaced). */
+void ep_fd_forget(int fd);
+/* Copy OLDFD's entry to NEWFD (dup); forget NEWFD's otherwise. */
+void ep_fd_copy(int oldfd, int newfd);
+
+/* Record a successful setsockopt() (called with the entry locked). */
+void ep_fd_record_opt(struct ep_fdent *e, int level, int name,
+                      const void *val, unsigned len);
+
+/* Walk a recorded option log: calls FN for each option in order. */
+typedef int (*ep_opt_fn)(int level, int name, const void *val, unsigned len,
+                         void *ctx);
+int ep_fd_each_opt(const struct ep_fdent *e, ep_opt_fn fn, void *ctx);
+
+/* After fork(): the child has one thread, so no lock can be legitimately
+ * held; release any that a parent thread held at the time of the fork. */
+void ep_fd_atfork_child(void);
+
+#endif

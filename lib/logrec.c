@@ -1,0 +1,168 @@
+/* JSON encoding of a record.  See logrec.h. */
+#include "logrec.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+
+struct out {
+	char *p;
+	size_t len, cap;
+};
+
+static void put(struct out *o, const char *s, size_t n)
+{
+	if (o->len + n > o->cap)
+		n = o->cap - o->len;
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+}
+
+static void puts_(struct out *o, const char *s)
+{
+	put(o, s, strlen(s));
+}
+
+static void put_u64(struct out *o, uint64_t v)
+{
+	char tmp[24];
+	int i = sizeof(tmp);
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	put(o, tmp + i, sizeof(tmp) - (size_t)i);
+}
+
+static void put_i64(struct out *o, int64_t v)
+{
+	if (v < 0) {
+		put(o, "-", 1);
+		put_u64(o, (uint64_t)0 - (uint64_t)v);
+	} else {
+		put_u64(o, (uint64_t)v);
+	}
+}
+
+/* A JSON string, escaping quotes, backslashes and control characters.
+ * Bytes >= 0x80 that are not valid UTF-8 would make the line invalid JSON,
+ * so they are escaped as \u00XX (their Latin-1 reading). */
+static void put_str(struct out *o, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	put(o, "\"", 1);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\') {
+			char e[2] = {'\\', (char)*p};
+			put(o, e, 2);
+		} else if (*p < 0x20 || *p >= 0x7f) {
+			char e[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
+			put(o, e, 6);
+		} else {
+			put(o, (const char *)p, 1);
+		}
+	}
+	put(o, "\"", 1);
+}
+
+static void key(struct out *o, const char *k)
+{
+	put(o, ",\"", 2);
+	puts_(o, k);
+	put(o, "\":", 2);
+}
+
+static void put_addr(struct out *o, const struct sockaddr_storage *ss,
+                     const char *akey, const char *pkey)
+{
+	char buf[INET6_ADDRSTRLEN] = "";
+	unsigned port = 0;
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)ss;
+		inet_ntop(AF_INET, &in->sin_addr, buf, sizeof(buf));
+		port = ntohs(in->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)ss;
+		inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof(buf));
+		port = ntohs(in6->sin6_port);
+	}
+	key(o, akey);
+	put_str(o, buf);
+	key(o, pkey);
+	put_u64(o, port);
+}
+
+const char *ep_errno_name(int err, char tmp[16])
+{
+	if (err == 0)
+		return "ok";
+	const char *n = strerrorname_np(err);
+	if (n)
+		return n;
+	struct out o = {tmp, 0, 15};
+	put(&o, "E", 1);
+	put_i64(&o, err);
+	tmp[o.len] = '\0';
+	return tmp;
+}
+
+size_t ep_record_format(const struct ep_record *r, char *buf, size_t cap)
+{
+	struct out o = {buf, 0, cap - 1}; /* room for the newline */
+	char tmp[16];
+
+	puts_(&o, "{\"v\":1,\"ts\":");
+	put_i64(&o, r->ts.tv_sec);
+	put(&o, ".", 1);
+	/* microseconds, zero-padded to 6 digits */
+	char us[7];
+	long u = r->ts.tv_nsec / 1000;
+	for (int i = 5; i >= 0; i--, u /= 10)
+		us[i] = (char)('0' + u % 10);
+	put(&o, us, 6);
+	key(&o, "pid");
+	put_i64(&o, r->pid);
+	key(&o, "tid");
+	put_i64(&o, r->tid);
+	key(&o, "comm");
+	put_str(&o, r->comm ? r->comm : "");
+	key(&o, "fd");
+	put_i64(&o, r->fd);
+	key(&o, "proto");
+	put_str(&o, r->protocol == IPPROTO_UDP ? "udp"
+	            : r->protocol == IPPROTO_TCP ? "tcp" : "other");
+	key(&o, "family");
+	put_str(&o, r->family == AF_INET6 ? "ipv6" : "ipv4");
+	put_addr(&o, &r->src, "src", "sport");
+	put_addr(&o, &r->dst, "dst", "dport");
+	key(&o, "strategy");
+	put_str(&o, r->strategy);
+	if (r->reason) {
+		key(&o, "reason");
+		put_str(&o, r->reason);
+	}
+	if (r->fallback) {
+		key(&o, "fallback");
+		puts_(&o, "true");
+	}
+	key(&o, "blocking");
+	puts_(&o, r->blocking ? "true" : "false");
+	key(&o, "tries");
+	put_u64(&o, r->tries);
+	key(&o, "collisions");
+	put_u64(&o, r->collisions);
+	key(&o, "select_ns");
+	put_u64(&o, r->select_ns);
+	key(&o, "connect_ns");
+	put_u64(&o, r->connect_ns);
+	key(&o, "total_ns");
+	put_u64(&o, r->total_ns);
+	key(&o, "result");
+	put_str(&o, ep_errno_name(r->err, tmp));
+	key(&o, "errno");
+	put_i64(&o, r->err);
+	put(&o, "}", 1);
+	buf[o.len++] = '\n';
+	return o.len;
+}

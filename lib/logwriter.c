@@ -1,0 +1,171 @@
+/* Log target.  See logwriter.h.
+ *
+ * A file target is opened O_APPEND (so records from many processes never
+ * interleave) and moved to a high fd number so the program's own fds keep
+ * the numbers they would have without ephport.  Before each write the fd's
+ * identity (st_dev, st_ino) is checked: if the program closed it behind our
+ * back (a raw close_range(), say) and reused the number, the record is not
+ * written into the program's file; the log is reopened instead. */
+#include "logwriter.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static atomic_int log_fd = -1;
+static bool private_fd;      /* a file we opened (not stderr / fd:N) */
+static const char *log_path; /* points into the static config */
+static _Atomic uint64_t log_dev, log_ino;
+
+static void say(const char *a, const char *b, const char *c)
+{
+	const char *parts[] = {a, b, c, "\n"};
+	for (int i = 0; i < 4; i++)
+		if (parts[i])
+			syscall(SYS_write, 2, parts[i], strlen(parts[i]));
+}
+
+/* Lowest free fd at or above a high mark below the soft limit. */
+static int move_high(int fd)
+{
+	struct rlimit rl;
+	long floor = 1000;
+
+	if (syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur - 32 < floor)
+		floor = (long)rl.rlim_cur > 64 ? (long)rl.rlim_cur - 32
+		                               : (long)rl.rlim_cur / 2;
+	if (floor <= fd)
+		return fd;
+	int hi = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, floor);
+	if (hi < 0)
+		return fd;
+	syscall(SYS_close, fd);
+	return hi;
+}
+
+static int open_path(void)
+{
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, log_path,
+	                      O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY,
+	                      0600);
+	if (fd < 0)
+		return -1;
+	fd = move_high(fd);
+	struct stat st;
+	if (syscall(SYS_fstat, fd, &st) == 0) {
+		atomic_store(&log_dev, (uint64_t)st.st_dev);
+		atomic_store(&log_ino, (uint64_t)st.st_ino);
+	}
+	return fd;
+}
+
+void ep_log_open(const struct ep_config *c)
+{
+	int saved = errno;
+
+	switch (c->log_kind) {
+	case EP_LOG_STDERR:
+		atomic_store(&log_fd, 2);
+		break;
+	case EP_LOG_FD:
+		atomic_store(&log_fd, c->log_fd);
+		break;
+	case EP_LOG_PATH:
+		log_path = c->log_path;
+		private_fd = true;
+		int fd = open_path();
+		if (fd < 0) {
+			say("ephport: EPHPORT_LOG=\"", log_path, "\": cannot open the log file; connections go on without a log");
+			private_fd = false;
+		}
+		atomic_store(&log_fd, fd);
+		break;
+	default:
+		break;
+	}
+	errno = saved;
+}
+
+bool ep_log_enabled(void)
+{
+	return atomic_load_explicit(&log_fd, memory_order_relaxed) >= 0;
+}
+
+bool ep_log_is_private_fd(int fd)
+{
+	return private_fd && fd >= 0 &&
+	       fd == atomic_load_explicit(&log_fd, memory_order_relaxed);
+}
+
+int ep_log_private_fd(void)
+{
+	return private_fd ? atomic_load_explicit(&log_fd, memory_order_relaxed) : -1;
+}
+
+void ep_log_vacate(unsigned lo, unsigned hi)
+{
+	int fd = atomic_load(&log_fd);
+	if (!private_fd || fd < 0 || (unsigned)fd < lo || (unsigned)fd > hi)
+		return;
+	int saved = errno;
+	int moved = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC,
+	                         hi < (unsigned)INT32_MAX ? (long)hi + 1 : 0L);
+	if (moved < 0 || ((unsigned)moved >= lo && (unsigned)moved <= hi)) {
+		if (moved >= 0)
+			syscall(SYS_close, moved);
+		moved = -1; /* nowhere to go: stop logging rather than intrude */
+	}
+	if (atomic_compare_exchange_strong(&log_fd, &fd, moved))
+		syscall(SYS_close, fd);
+	else if (moved >= 0)
+		syscall(SYS_close, moved);
+	errno = saved;
+}
+
+/* Is FD still the file we opened? */
+static bool still_ours(int fd)
+{
+	struct stat st;
+	return syscall(SYS_fstat, fd, &st) == 0 &&
+	       (uint64_t)st.st_dev == atomic_load(&log_dev) &&
+	       (uint64_t)st.st_ino == atomic_load(&log_ino);
+}
+
+void ep_log_write(const char *buf, size_t len)
+{
+	int fd = atomic_load_explicit(&log_fd, memory_order_acquire);
+	if (fd < 0)
+		return;
+	int saved = errno;
+	if (private_fd && !still_ours(fd)) {
+		/* The number is no longer ours: never close or write it. */
+		int fresh = open_path();
+		if (!atomic_compare_exchange_strong(&log_fd, &fd, fresh)) {
+			if (fresh >= 0)
+				syscall(SYS_close, fresh);
+			fd = atomic_load(&log_fd);
+		} else {
+			fd = fresh;
+		}
+		if (fd < 0)
+			goto out;
+	}
+	while (len > 0) {
+		ssize_t n = syscall(SYS_write, fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		buf += n;
+		len -= (size_t)n;
+	}
+out:
+	errno = saved;
+}

@@ -1,0 +1,27 @@
+/* The log file descriptor: opened once, kept out of the program's way, and
+ * written with one write() per record. */
+#ifndef EPHPORT_LOGWRITER_H
+#define EPHPORT_LOGWRITER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+
+/* Open the target named by C.  On failure writes one line to stderr and
+ * leaves logging off; connections are unaffected. */
+void ep_log_open(const struct ep_config *c);
+bool ep_log_enabled(void);
+/* Append one record (a complete line). */
+void ep_log_write(const char *buf, size_t len);
+
+/* True when FD is the library's private log fd, which the program must
+ * never see (close(), fcntl() and dup*() on it answer EBADF). */
+bool ep_log_is_private_fd(int fd);
+/* The private log fd, or -1. */
+int ep_log_private_fd(void);
+/* The program is about to make FD (or every fd in LO..HI) its own, e.g.
+ * dup2(x, FD): move the private log fd out of the way first. */
+void ep_log_vacate(unsigned lo, unsigned hi);
+
+#endif

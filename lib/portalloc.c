@@ -1,0 +1,166 @@
+/* Source-port candidate order.  See portalloc.h. */
+#include "portalloc.h"
+
+#include <string.h>
+#include <sys/socket.h>
+
+void ep_alloc_init(struct ep_alloc *a, uint16_t low, uint16_t high,
+                   enum ep_strategy strategy, const struct ep_portset *reserved,
+                   const uint8_t key[EP_SIPHASH_KEY_LEN])
+{
+	a->low = low;
+	a->high = high;
+	a->strategy = strategy;
+	a->reserved = reserved;
+	memcpy(a->key, key, EP_SIPHASH_KEY_LEN);
+	atomic_store_explicit(&a->seq_next, 0, memory_order_relaxed);
+	for (uint32_t i = 0; i < EP_PERTURB_SIZE; i++)
+		atomic_store_explicit(&a->perturb[i], 0, memory_order_relaxed);
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = v;
+	p[1] = v >> 8;
+	p[2] = v >> 16;
+	p[3] = v >> 24;
+}
+
+uint64_t ep_port_offset(const uint8_t key[EP_SIPHASH_KEY_LEN], int family,
+                        const void *saddr, const void *daddr,
+                        uint16_t dport_be, uint32_t timeslot)
+{
+	uint8_t buf[40];
+
+	if (family == AF_INET6) {
+		/* struct { in6_addr saddr, daddr; u32 timeseed; __be16 dport; }
+		 * hashed up to the end of dport: 38 bytes. */
+		memcpy(buf, saddr, 16);
+		memcpy(buf + 16, daddr, 16);
+		put_le32(buf + 32, timeslot);
+		memcpy(buf + 36, &dport_be, 2);
+		return ep_siphash24(key, buf, 38);
+	}
+	/* siphash_4u32(saddr, daddr, dport, timeslot): four little-endian
+	 * 32-bit words; the addresses and port keep their network byte order
+	 * in memory, as the kernel's __force casts do on little-endian. */
+	memcpy(buf, saddr, 4);
+	memcpy(buf + 4, daddr, 4);
+	memset(buf + 8, 0, 4);
+	memcpy(buf + 8, &dport_be, 2);
+	put_le32(buf + 12, timeslot);
+	return ep_siphash24(key, buf, 16);
+}
+
+uint32_t ep_perturb_get(const struct ep_alloc *a, uint32_t index)
+{
+	/* The kernel fills its table with random bytes once; we derive the
+	 * same kind of per-slot random base from the key on demand. */
+	uint8_t msg[8] = {'p', 'e', 'r', 't', 0, 0, 0, 0};
+	put_le32(msg + 4, index);
+	uint32_t base = (uint32_t)ep_siphash24(a->key, msg, sizeof(msg));
+	return base + atomic_load_explicit(&a->perturb[index & (EP_PERTURB_SIZE - 1)],
+	                                   memory_order_relaxed);
+}
+
+void ep_scan_begin(struct ep_scan *s, const struct ep_alloc *a,
+                   uint64_t port_offset, uint32_t rnd)
+{
+	memset(s, 0, sizeof(*s));
+	s->a = a;
+	s->low = a->low;
+	s->n = (uint32_t)a->high - a->low + 1;
+
+	switch (a->strategy) {
+	case EP_STRAT_KERNEL:
+		/* __inet_hash_connect(): step 2 over a range trimmed to an even
+		 * length, starting at an even offset (the low end's parity). */
+		s->step = 2;
+		s->remaining = s->n;
+		if (s->remaining > 1)
+			s->remaining &= ~1u;
+		s->index = (uint32_t)port_offset & (EP_PERTURB_SIZE - 1);
+		s->offset = ep_perturb_get(a, s->index) + (uint32_t)(port_offset >> 32);
+		s->offset %= s->remaining;
+		s->offset &= ~1u;
+		break;
+	case EP_STRAT_RANDOM:
+		s->step = 1;
+		s->remaining = s->n;
+		s->offset = rnd % s->n;
+		break;
+	case EP_STRAT_SEQUENTIAL:
+		s->step = 1;
+		s->remaining = s->n;
+		s->offset = atomic_load_explicit(&a->seq_next, memory_order_relaxed) % s->n;
+		break;
+	case EP_STRAT_NATIVE:
+	default:
+		s->done = true;
+		return;
+	}
+	s->port = s->low + s->offset;
+}
+
+unsigned ep_scan_next(struct ep_scan *s)
+{
+	const struct ep_portset *rsv = s->a->reserved;
+
+	while (!s->done) {
+		if (s->i >= s->remaining) {
+			if (s->step == 2 && s->pass == 0 && s->remaining > 1) {
+				/* Second pass: the other parity. */
+				s->pass = 1;
+				s->offset++;
+				s->i = 0;
+				s->port = s->low + s->offset;
+				continue;
+			}
+			if (s->step == 2 && s->pass < 2 && s->remaining < s->n) {
+				/* The kernel never reaches the top port of an
+				 * odd-length range; we try it last. */
+				s->pass = 2;
+				s->cur_i = s->remaining;
+				unsigned top = s->low + s->n - 1;
+				if (!(rsv && ep_portset_has(rsv, top)))
+					return top;
+			}
+			s->done = true;
+			break;
+		}
+		if (s->port >= s->low + s->remaining)
+			s->port -= s->remaining;
+		unsigned port = s->port;
+		s->cur_i = s->i;
+		s->i += s->step;
+		s->port += s->step;
+		if (rsv && ep_portset_has(rsv, port))
+			continue;
+		return port;
+	}
+	return 0;
+}
+
+void ep_scan_commit(struct ep_alloc *a, const struct ep_scan *s, unsigned port,
+                    uint32_t rnd)
+{
+	switch (a->strategy) {
+	case EP_STRAT_KERNEL: {
+		/* "a little bit of randomness to the next source port": on low
+		 * contention the increment is random, on high contention it is
+		 * the distance already scanned. */
+		uint32_t i = s->cur_i, r = (rnd % 8) * s->step;
+		if (r > i)
+			i = r;
+		atomic_fetch_add_explicit(&a->perturb[s->index], i + s->step,
+		                          memory_order_relaxed);
+		break;
+	}
+	case EP_STRAT_SEQUENTIAL:
+		atomic_store_explicit(&a->seq_next, (port - s->low + 1) % s->n,
+		                      memory_order_relaxed);
+		break;
+	default:
+		break;
+	}
+}

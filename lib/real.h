@@ -1,0 +1,27 @@
+/* The next definitions of the functions the library wraps (normally glibc's),
+ * resolved with dlsym(RTLD_NEXT) once, lock-free and thread-safe. */
+#ifndef EPHPORT_REAL_H
+#define EPHPORT_REAL_H
+
+#include <sys/socket.h>
+
+struct ep_real {
+	int (*socket)(int, int, int);
+	int (*connect)(int, const struct sockaddr *, socklen_t);
+	int (*fcntl)(int, int, ...);
+	int (*fcntl64)(int, int, ...);
+	int (*setsockopt)(int, int, int, const void *, socklen_t);
+	int (*getsockopt)(int, int, int, void *, socklen_t *);
+	int (*close)(int);
+	int (*close_range)(unsigned, unsigned, int);
+	int (*dup)(int);
+	int (*dup2)(int, int);
+	int (*dup3)(int, int, int);
+};
+
+/* Resolve every function (idempotent; cheap after the first call).  Aborts
+ * with a message naming the symbol when the next definition is the library
+ * itself or is missing where it is required. */
+const struct ep_real *ep_real(void);
+
+#endif

@@ -1,0 +1,133 @@
+/* Set-up of the process-wide state.  See state.h. */
+#include "state.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fdtable.h"
+#include "logwriter.h"
+#include "real.h"
+#include "siphash.h"
+
+struct ep_state ep_g;
+
+/* 0: not started; READY: done; otherwise the tid of the thread setting up. */
+#define READY (-1)
+static atomic_int phase;
+static _Atomic uint64_t rand_ctr;
+
+static void say(const char *msg)
+{
+	syscall(SYS_write, 2, msg, strlen(msg));
+}
+
+uint64_t ep_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint32_t ep_random32(void)
+{
+	uint64_t n = atomic_fetch_add_explicit(&rand_ctr, 1, memory_order_relaxed);
+	return (uint32_t)ep_siphash24(ep_g.rand_key, &n, sizeof(n));
+}
+
+/* A key from getrandom(); where that is unavailable (old kernel, seccomp),
+ * a weaker one from the clock, pid and addresses, and say so once. */
+static void random_key(uint8_t key[16])
+{
+	ssize_t got = getrandom(key, 16, GRND_NONBLOCK);
+	if (got == 16)
+		return;
+	struct timespec t1, t2;
+	clock_gettime(CLOCK_REALTIME, &t1);
+	clock_gettime(CLOCK_MONOTONIC, &t2);
+	uint64_t mix[5] = {(uint64_t)t1.tv_sec, (uint64_t)t1.tv_nsec,
+	                   (uint64_t)t2.tv_nsec, (uint64_t)getpid(),
+	                   (uint64_t)(uintptr_t)&mix};
+	static const uint8_t zero[16];
+	uint64_t a = ep_siphash24(zero, mix, sizeof(mix));
+	mix[0] ^= a;
+	uint64_t b = ep_siphash24(zero, mix, sizeof(mix));
+	memcpy(key, &a, 8);
+	memcpy(key + 8, &b, 8);
+	say("ephport: getrandom() is unavailable; using a weaker key from the clock and pid\n");
+}
+
+static void atfork_child(void)
+{
+	ep_fd_atfork_child();
+}
+
+static void setup(void)
+{
+	ep_real();
+	ep_config_load(&ep_g.cfg, &ep_config_source_process);
+	if (!ep_g.cfg.ok) {
+		say(ep_g.cfg.error);
+		say("\n");
+	}
+	if (ep_g.cfg.notes[0])
+		say(ep_g.cfg.notes);
+
+	uint8_t key[16];
+	if (ep_g.cfg.seed_fixed)
+		memcpy(key, ep_g.cfg.key, 16);
+	else
+		random_key(key);
+	/* The random stream's key is derived from the hashing key, so a fixed
+	 * seed makes the whole port sequence reproducible. */
+	uint64_t r0 = ep_siphash24(key, "ephport-rand-0", 14);
+	uint64_t r1 = ep_siphash24(key, "ephport-rand-1", 14);
+	memcpy(ep_g.rand_key, &r0, 8);
+	memcpy(ep_g.rand_key + 8, &r1, 8);
+	if (ep_g.cfg.ok)
+		ep_alloc_init(&ep_g.alloc, ep_g.cfg.low, ep_g.cfg.high,
+		              ep_g.cfg.strategy, &ep_g.cfg.reserved, key);
+
+	if (prctl(PR_GET_NAME, ep_g.comm, 0, 0, 0) != 0)
+		ep_g.comm[0] = '\0';
+	ep_g.comm[16] = '\0';
+
+	if (ep_g.cfg.log_ok)
+		ep_log_open(&ep_g.cfg);
+	pthread_atfork(NULL, NULL, atfork_child);
+}
+
+bool ep_ready(void)
+{
+	int p = atomic_load_explicit(&phase, memory_order_acquire);
+	if (p == READY)
+		return true;
+	int self = (int)syscall(SYS_gettid);
+	if (p == 0 && atomic_compare_exchange_strong(&phase, &p, self)) {
+		int saved = errno;
+		setup();
+		atomic_store_explicit(&phase, READY, memory_order_release);
+		errno = saved;
+		return true;
+	}
+	/* Another thread is setting up: wait for it.  The same thread (a
+	 * signal handler, or a call made during set-up) must not wait for
+	 * itself; it passes through. */
+	if (p == self)
+		return false;
+	while (atomic_load_explicit(&phase, memory_order_acquire) != READY)
+		sched_yield();
+	return true;
+}
+
+__attribute__((constructor)) static void ep_constructor(void)
+{
+	ep_ready();
+}

@@ -1,0 +1,32 @@
+/* Process-wide state: the configuration, the allocator, the random source,
+ * set up once (library constructor, or lazily by the first wrapper call). */
+#ifndef EPHPORT_STATE_H
+#define EPHPORT_STATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "portalloc.h"
+
+struct ep_state {
+	struct ep_config cfg;
+	struct ep_alloc alloc;
+	uint8_t rand_key[16];
+	char comm[17];
+};
+
+extern struct ep_state ep_g;
+
+/* Make sure the state is set up.  False while it cannot be used yet (called
+ * re-entrantly during set-up): the caller then passes the call through. */
+bool ep_ready(void);
+
+/* 32 random bits: SipHash of a shared counter under a per-process key.
+ * Lock-free and async-signal-safe. */
+uint32_t ep_random32(void);
+
+/* Monotonic and wall-clock time in nanoseconds. */
+uint64_t ep_now_ns(void);
+
+#endif

@@ -1,0 +1,214 @@
+/* The exported wrappers: socket(), connect(), fcntl() and the calls that
+ * would otherwise slip past the per-fd cache or reach the private log fd.
+ *
+ * Each one calls the real function and, around it, does only constant-time
+ * bookkeeping that cannot fail the call; errno is the real function's. */
+#include "wrappers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "connect.h"
+#include "fdtable.h"
+#include "logwriter.h"
+#include "real.h"
+#include "state.h"
+
+#ifndef SO_COOKIE
+#define SO_COOKIE 57
+#endif
+
+#define EXPORT(name, impl) \
+	extern __typeof(impl) name __attribute__((alias(#impl), visibility("default")))
+
+static int ebadf(void)
+{
+	errno = EBADF;
+	return -1;
+}
+
+int ep_w_socket(int domain, int type, int protocol)
+{
+	const struct ep_real *R = ep_real();
+	int fd = R->socket(domain, type, protocol);
+
+	if (fd < 0 || (domain != AF_INET && domain != AF_INET6) ||
+	    (type & 0xf) != SOCK_STREAM)
+		return fd;
+	int saved = errno;
+	ep_ready();
+	struct ep_fdent *e = ep_fd_get(fd);
+	if (e && ep_fd_trylock(e)) {
+		uint64_t cookie = 0;
+		socklen_t len = sizeof(cookie);
+		if (syscall(SYS_getsockopt, fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) < 0)
+			cookie = 0;
+		ep_fd_reset(e, cookie, domain, type & 0xf, protocol);
+		ep_fd_unlock(e);
+	}
+	errno = saved;
+	return fd;
+}
+EXPORT(socket, ep_w_socket);
+
+int ep_w_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	return ep_connect(fd, addr, len);
+}
+EXPORT(connect, ep_w_connect);
+EXPORT(__connect, ep_w_connect);
+
+int ep_w_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+	int rc = ep_real()->setsockopt(fd, level, name, val, len);
+	if (rc != 0)
+		return rc;
+	struct ep_fdent *e = ep_fd_peek(fd);
+	if (e && e->cookie && ep_fd_trylock(e)) {
+		if (level == SOL_SOCKET && name == SO_REUSEADDR && val &&
+		    len >= sizeof(int)) {
+			e->reuse_user = *(const int *)val != 0;
+			e->reuse_forced = false;
+		}
+		ep_fd_record_opt(e, level, name, val, len);
+		ep_fd_unlock(e);
+	}
+	return 0;
+}
+EXPORT(setsockopt, ep_w_setsockopt);
+
+/* SO_REUSEADDR reads back as the program set it, even where ephport had to
+ * turn it on to share the source port across 4-tuples. */
+int ep_w_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+	int rc = ep_real()->getsockopt(fd, level, name, val, len);
+	if (rc != 0 || level != SOL_SOCKET || name != SO_REUSEADDR)
+		return rc;
+	struct ep_fdent *e = ep_fd_peek(fd);
+	if (!e || !e->cookie || !ep_fd_trylock(e))
+		return rc;
+	uint64_t cookie = 0;
+	socklen_t clen = sizeof(cookie);
+	int saved = errno;
+	if (e->reuse_forced && val && len && *len >= sizeof(int) &&
+	    syscall(SYS_getsockopt, fd, SOL_SOCKET, SO_COOKIE, &cookie, &clen) == 0 &&
+	    cookie == e->cookie)
+		*(int *)val = e->reuse_user;
+	errno = saved;
+	ep_fd_unlock(e);
+	return rc;
+}
+EXPORT(getsockopt, ep_w_getsockopt);
+
+static int do_fcntl(int (*real)(int, int, ...), int fd, int cmd, void *arg)
+{
+	if (ep_log_is_private_fd(fd))
+		return ebadf();
+	int rc = real(fd, cmd, arg);
+	if (rc >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) {
+		int saved = errno;
+		ep_fd_copy(fd, rc);
+		errno = saved;
+	}
+	return rc;
+}
+
+/* glibc reads the third argument as a pointer whatever the command; so do
+ * we, and pass it on unchanged. */
+int ep_w_fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	return do_fcntl(ep_real()->fcntl, fd, cmd, arg);
+}
+EXPORT(fcntl, ep_w_fcntl);
+EXPORT(__fcntl, ep_w_fcntl);
+
+static int ep_w_fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	return do_fcntl(ep_real()->fcntl64, fd, cmd, arg);
+}
+EXPORT(fcntl64, ep_w_fcntl64);
+
+int ep_w_close(int fd)
+{
+	if (ep_log_is_private_fd(fd))
+		return ebadf(); /* without ephport this fd would not exist */
+	ep_fd_forget(fd);
+	return ep_real()->close(fd);
+}
+EXPORT(close, ep_w_close);
+EXPORT(__close, ep_w_close);
+
+/* Close a range around the private log fd, never through it. */
+static int real_close_range(unsigned lo, unsigned hi, int flags)
+{
+	int (*cr)(unsigned, unsigned, int) = ep_real()->close_range;
+	return cr ? cr(lo, hi, flags) : (int)syscall(SYS_close_range, lo, hi, flags);
+}
+
+int ep_w_close_range(unsigned lo, unsigned hi, int flags)
+{
+	int logfd = ep_log_private_fd();
+	if (logfd < 0 || (unsigned)logfd < lo || (unsigned)logfd > hi || lo > hi)
+		return real_close_range(lo, hi, flags);
+	int rc = 0;
+	if ((unsigned)logfd > lo)
+		rc = real_close_range(lo, (unsigned)logfd - 1, flags);
+	if (rc == 0 && (unsigned)logfd < hi)
+		rc = real_close_range((unsigned)logfd + 1, hi, flags);
+	return rc;
+}
+EXPORT(close_range, ep_w_close_range);
+
+int ep_w_dup(int fd)
+{
+	if (ep_log_is_private_fd(fd))
+		return ebadf();
+	int rc = ep_real()->dup(fd);
+	if (rc >= 0) {
+		int saved = errno;
+		ep_fd_copy(fd, rc);
+		errno = saved;
+	}
+	return rc;
+}
+EXPORT(dup, ep_w_dup);
+
+static int dup_to(int oldfd, int newfd, int flags, bool three)
+{
+	if (ep_log_is_private_fd(oldfd))
+		return ebadf();
+	if (ep_log_is_private_fd(newfd))
+		ep_log_vacate((unsigned)newfd, (unsigned)newfd);
+	const struct ep_real *R = ep_real();
+	int rc = three ? R->dup3(oldfd, newfd, flags) : R->dup2(oldfd, newfd);
+	if (rc >= 0 && oldfd != newfd) {
+		int saved = errno;
+		ep_fd_copy(oldfd, newfd);
+		errno = saved;
+	}
+	return rc;
+}
+
+int ep_w_dup2(int oldfd, int newfd)
+{
+	return dup_to(oldfd, newfd, 0, false);
+}
+EXPORT(dup2, ep_w_dup2);
+
+int ep_w_dup3(int oldfd, int newfd, int flags)
+{
+	return dup_to(oldfd, newfd, flags, true);
+}
+EXPORT(dup3, ep_w_dup3);

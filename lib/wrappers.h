@@ -1,0 +1,20 @@
+/* The wrappers' own (hidden) names.  The exported symbols socket, connect,
+ * fcntl, ... are aliases of these; real.c uses the hidden addresses to
+ * detect RTLD_NEXT leading back into the library. */
+#ifndef EPHPORT_WRAPPERS_H
+#define EPHPORT_WRAPPERS_H
+
+#include <sys/socket.h>
+
+int ep_w_socket(int domain, int type, int protocol);
+int ep_w_connect(int fd, const struct sockaddr *addr, socklen_t len);
+int ep_w_fcntl(int fd, int cmd, ...);
+int ep_w_setsockopt(int fd, int level, int name, const void *val, socklen_t len);
+int ep_w_getsockopt(int fd, int level, int name, void *val, socklen_t *len);
+int ep_w_close(int fd);
+int ep_w_close_range(unsigned lo, unsigned hi, int flags);
+int ep_w_dup(int fd);
+int ep_w_dup2(int oldfd, int newfd);
+int ep_w_dup3(int oldfd, int newfd, int flags);
+
+#endif

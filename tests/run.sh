@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Test runner for `make check`.  Runs every cmocka test program given on the
+# command line, then every tests/*.test.sh script.  A script exits 0 (passed),
+# 77 (skipped, after printing why) or anything else (failed).  Prints one
+# closing line: "N passed, N failed, N skipped".
+set -u
+B=${B:-build}
+export B
+here=$(cd "$(dirname "$0")" && pwd)
+export EPHPORT_TOP=$(cd "$here/.." && pwd)
+passed=0 failed=0 skipped=0
+failures=()
+
+for bin in "$@"; do
+	[ -x "$bin" ] || continue
+	echo "==> $bin"
+	out=$("$bin" 2>&1)
+	rc=$?
+	printf '%s\n' "$out"
+	p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | awk '{s+=$1} END {print s+0}')
+	f=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' | awk '{s+=$1} END {print s+0}')
+	s=$(printf '%s\n' "$out" | sed -n 's/^\[  SKIPPED \] \([0-9]*\) test.*/\1/p' | awk '{s+=$1} END {print s+0}')
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		f=1 # crashed or exited non-zero without a cmocka summary
+	fi
+	passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+	[ "$f" -gt 0 ] && failures+=("$bin")
+done
+
+for t in "$here"/*.test.sh; do
+	[ -e "$t" ] || continue
+	name=$(basename "$t")
+	echo "==> $name"
+	bash "$t"
+	rc=$?
+	case $rc in
+	0) passed=$((passed + 1)); echo "[ OK ] $name" ;;
+	77) skipped=$((skipped + 1)); echo "[ SKIP ] $name" ;;
+	*) failed=$((failed + 1)); failures+=("$name"); echo "[ FAIL ] $name (exit $rc)" ;;
+	esac
+done
+
+echo
+[ ${#failures[@]} -gt 0 ] && printf 'failed: %s\n' "${failures[@]}"
+echo "check: $passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
