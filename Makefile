@@ -84,8 +84,8 @@ $(B)/tests/%: tests/%.c $(PURE_OBJS) $(TOOL_LIB_OBJS) $(wildcard tests/*.h) | $(
 $(B)/demo/%: demo/%.c | $(B)/demo
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -lpthread
 
-$(B)/bench/%: bench/%.c $(PURE_OBJS) | $(B)/bench
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(PURE_OBJS) -lpthread -lm
+$(B)/bench/%: bench/%.c $(LIB_SO) | $(B)/bench
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -L$(B) -lephport -lpthread -lm
 
 $(B)/lib $(B)/pure $(B)/tools $(B)/tests $(B)/demo $(B)/bench:
 	mkdir -p $@

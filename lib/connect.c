@@ -20,13 +20,13 @@
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "fdtable.h"
 #include "logrec.h"
 #include "logwriter.h"
+#include "occupancy.h"
 #include "portalloc.h"
 #include "real.h"
 #include "respawn.h"
@@ -89,19 +89,17 @@ static socklen_t sa_len(int family)
 	return family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
 }
 
-/* Copy the program's address without trusting the pointer: a bad pointer
- * must give the program EFAULT from the kernel, not a crash in ephport. */
+/* Copy the program's address.  A pointer into the first page (NULL and its
+ * neighbours) is left to the kernel, which answers EFAULT; other pointers are
+ * trusted as glibc itself trusts them.  (A checked copy through
+ * process_vm_readv() costs a microsecond, a twentieth of a loopback connect,
+ * on every call.) */
 static bool copy_user(void *dst, const void *src, size_t len)
 {
-	struct iovec local = {dst, len}, remote = {(void *)src, len};
-	ssize_t n = syscall(SYS_process_vm_readv, getpid(), &local, 1UL, &remote, 1UL, 0UL);
-	if (n == (ssize_t)len)
-		return true;
-	if (n < 0 && (errno == ENOSYS || errno == EPERM)) {
-		memcpy(dst, src, len); /* sandboxed: best effort */
-		return true;
-	}
-	return false;
+	if ((uintptr_t)src < 4096)
+		return false;
+	memcpy(dst, src, len);
+	return true;
 }
 
 /* The address is one the kernel would try to connect to on this socket;
@@ -175,11 +173,14 @@ static uint64_t port_offset(const struct call *c, const struct sockaddr_storage 
 }
 
 /* The program's SO_REUSEADDR is kept in the cache so getsockopt() can keep
- * answering what the program set. */
+ * answering what the program set; with a matching cache entry the kernel
+ * need not be asked what it is. */
 static bool force_reuseaddr(struct call *c)
 {
 	int on = 0;
-	if (sys_getsockopt_int(c->fd, SOL_SOCKET, SO_REUSEADDR, &on) < 0)
+	if (c->ent)
+		on = c->ent->reuse_user || c->ent->reuse_forced;
+	else if (sys_getsockopt_int(c->fd, SOL_SOCKET, SO_REUSEADDR, &on) < 0)
 		return false;
 	if (on)
 		return true;
@@ -215,6 +216,7 @@ static int respawn(struct call *c)
 		syscall(SYS_getsockopt, c->fd, SOL_SOCKET, SO_COOKIE, &cookie, &len);
 		c->ent->cookie = cookie;
 		c->ent->reuse_forced = false;
+		c->ent->occ_view = 0;
 	}
 	return 0;
 }
@@ -225,74 +227,137 @@ static bool connect_started(int err)
 	       err == EISCONN;
 }
 
+/* Destination and source as the occupancy views key them: IPv4 bytes for
+ * IPv4 and v4-mapped destinations, else IPv6. */
+static void occ_begin(struct ep_occ *o, const struct call *c,
+                      const struct sockaddr_storage *src)
+{
+	if (c->kind.domain == AF_INET) {
+		const struct sockaddr_in *s = (const void *)src, *d = (const void *)&c->dst;
+		ep_occ_begin(o, AF_INET, s->sin_addr.s_addr ? &s->sin_addr : NULL,
+		             &d->sin_addr, ntohs(d->sin_port));
+		return;
+	}
+	const struct sockaddr_in6 *s = (const void *)src, *d = (const void *)&c->dst;
+	bool any = IN6_IS_ADDR_UNSPECIFIED(&s->sin6_addr);
+	if (IN6_IS_ADDR_V4MAPPED(&d->sin6_addr))
+		ep_occ_begin(o, AF_INET, any ? NULL : &s->sin6_addr.s6_addr[12],
+		             &d->sin6_addr.s6_addr[12], ntohs(d->sin6_port));
+	else
+		ep_occ_begin(o, AF_INET6, any ? NULL : &s->sin6_addr, &d->sin6_addr,
+		             ntohs(d->sin6_port));
+}
+
+/* Try one candidate: bind it, connect.  Returns 1 when the call is over
+ * (*RC and errno hold the result), 0 to try the next candidate, -1 when
+ * ephport must step aside (*WHY says why). */
+static int try_port(struct call *c, struct ep_occ *o, struct sockaddr_storage *src,
+                    unsigned port, int *rc, const char **why)
+{
+	const struct ep_real *R = ep_real();
+
+	sa_set_port(src, port);
+	if (syscall(SYS_bind, c->fd, src, sa_len(c->kind.domain)) < 0) {
+		int err = errno;
+		if (err == EADDRINUSE || err == EACCES || err == EPERM) {
+			c->rec.collisions++;
+			ep_occ_bind_refused(o, port);
+			return 0;
+		}
+		if (err == EINVAL) { /* bound meanwhile by another thread */
+			*why = "bound";
+			return -1;
+		}
+		/* The source address itself is unusable here (EADDRNOTAVAIL
+		 * for an address not on this host): that is the program's
+		 * answer, as it would be for its own bind(). */
+		restore_reuseaddr(c);
+		c->rec.select_ns = ep_now_ns() - c->t0;
+		*rc = -1;
+		errno = err;
+		return 1;
+	}
+	uint64_t t1 = ep_now_ns();
+	c->rec.select_ns = t1 - c->t0;
+	*rc = R->connect(c->fd, (const struct sockaddr *)&c->dst, c->ulen);
+	int err = *rc < 0 ? errno : 0;
+	c->rec.connect_ns = ep_now_ns() - t1;
+
+	if (connect_started(err)) {
+		ep_occ_taken(o, port, c->ent);
+		errno = err;
+		return 1;
+	}
+	if (err == EADDRNOTAVAIL) {
+		/* The 4-tuple is in use: this socket is bound for nothing.
+		 * Replace it and try the next port. */
+		c->rec.collisions++;
+		ep_occ_tuple_taken(o, port);
+		if (respawn(c) < 0) {
+			*rc = -1;
+			errno = EADDRNOTAVAIL;
+			return 1;
+		}
+		if (!force_reuseaddr(c)) {
+			*why = "proto";
+			return -1;
+		}
+		return 0;
+	}
+	/* A failure.  If the kernel got as far as sending a SYN, its own
+	 * socket would be bound now too; otherwise (no route, bad address)
+	 * it would not, so neither may ours. */
+	if (!ep_sock_sent_syn(c->fd))
+		respawn(c);
+	errno = err;
+	return 1;
+}
+
 /* Choose, bind, connect.  Returns the connect result; errno set. */
 static int choose_and_connect(struct call *c)
 {
 	const struct ep_real *R = ep_real();
 	struct sockaddr_storage src;
 	struct ep_scan scan;
-	int rc = -1, err = EADDRNOTAVAIL;
-	const char *why = "bound";
+	struct ep_occ occ;
+	int rc = -1, err;
+	const char *why = "proto"; /* a socket that refuses SO_REUSEADDR */
 
 	pick_source(c, &src);
-	ep_scan_begin(&scan, &ep_g.alloc, port_offset(c, &src), ep_random32());
-	if (!force_reuseaddr(c)) {
-		why = "proto"; /* a socket that refuses SO_REUSEADDR */
+	uint64_t offset = port_offset(c, &src);
+	uint32_t rnd = ep_random32();
+	if (!force_reuseaddr(c))
 		goto passthrough;
-	}
+	occ_begin(&occ, c, &src);
 
-	for (unsigned port; (port = ep_scan_next(&scan)) != 0;) {
-		c->rec.tries++;
-		sa_set_port(&src, port);
-		if (syscall(SYS_bind, c->fd, &src, sa_len(c->kind.domain)) < 0) {
-			err = errno;
-			if (err == EADDRINUSE || err == EACCES || err == EPERM) {
-				c->rec.collisions++;
-				continue;
+	do {
+		ep_scan_begin(&scan, &ep_g.alloc, offset, rnd);
+		for (;;) {
+			unsigned skipped = 0;
+			unsigned port = ep_scan_next_unblocked(&scan, ep_occ_blocked, &occ, &skipped);
+			c->rec.tries += skipped;
+			if (!port)
+				break;
+			c->rec.tries++;
+			int r = try_port(c, &occ, &src, port, &rc, &why);
+			if (r > 0) {
+				if (rc == 0 || connect_started(errno)) {
+					err = errno;
+					ep_scan_commit(&ep_g.alloc, &scan, port, ep_random32());
+					errno = err;
+				}
+				err = errno;
+				ep_occ_end(&occ);
+				errno = err;
+				return rc;
 			}
-			if (err == EINVAL) /* bound meanwhile by another thread */
-				goto passthrough;
-			/* The source address itself is unusable here
-			 * (EADDRNOTAVAIL for an address not on this host):
-			 * that is the program's answer, as for its own bind. */
-			restore_reuseaddr(c);
-			c->rec.select_ns = ep_now_ns() - c->t0;
-			errno = err;
-			return -1;
-		}
-		uint64_t t1 = ep_now_ns();
-		c->rec.select_ns = t1 - c->t0;
-		rc = R->connect(c->fd, (const struct sockaddr *)&c->dst, c->ulen);
-		err = rc < 0 ? errno : 0;
-		c->rec.connect_ns = ep_now_ns() - t1;
-
-		if (connect_started(err)) {
-			ep_scan_commit(&ep_g.alloc, &scan, port, ep_random32());
-			errno = err;
-			return rc;
-		}
-		if (err == EADDRNOTAVAIL) {
-			/* The 4-tuple is in use: this socket is bound for
-			 * nothing.  Replace it and try the next port. */
-			c->rec.collisions++;
-			if (respawn(c) < 0) {
-				errno = EADDRNOTAVAIL;
-				return -1;
-			}
-			if (!force_reuseaddr(c)) {
-				why = "proto";
+			if (r < 0) {
+				ep_occ_end(&occ);
 				goto passthrough;
 			}
-			continue;
 		}
-		/* A failure.  If the kernel got as far as sending a SYN, its own
-		 * socket would be bound now too; otherwise (no route, bad
-		 * address) it would not, so neither may ours. */
-		if (!ep_sock_sent_syn(c->fd))
-			respawn(c);
-		errno = err;
-		return rc;
-	}
+	} while (ep_occ_retry(&occ));
+	ep_occ_end(&occ);
 
 	/* No usable candidate.  With the range of the netns's own sysctl, the
 	 * kernel might still share a port held by a socket ephport cannot
@@ -333,8 +398,8 @@ static void finish_record(struct call *c, int err)
 
 	r->total_ns = ep_now_ns() - c->t0;
 	r->err = err;
-	r->pid = getpid();
-	r->tid = (int)syscall(SYS_gettid);
+	r->pid = ep_pid();
+	r->tid = ep_tid();
 	r->comm = ep_g.comm;
 	r->fd = c->fd;
 	r->family = c->kind.domain;
@@ -382,20 +447,29 @@ int ep_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	c.t0 = ep_now_ns();
 
 	/* What the kernel says this fd is.  Not an IPv4/IPv6 socket (or not
-	 * a socket, or closed): straight through, not logged. */
+	 * a socket, or closed): straight through, not logged.  The protocol
+	 * comes from the cache entry when its cookie matches this socket. */
 	socklen_t ll = sizeof(c.local);
 	if (syscall(SYS_getsockname, fd, &c.local, &ll) < 0 ||
-	    (c.local.ss_family != AF_INET && c.local.ss_family != AF_INET6) ||
-	    sys_getsockopt_int(fd, SOL_SOCKET, SO_PROTOCOL, &c.kind.protocol) < 0 ||
-	    sys_getsockopt_int(fd, SOL_SOCKET, SO_TYPE, &c.kind.type) < 0) {
+	    (c.local.ss_family != AF_INET && c.local.ss_family != AF_INET6)) {
 		errno = saved;
 		return R->connect(fd, addr, len);
 	}
 	c.kind.domain = c.local.ss_family;
-	int fl = (int)syscall(SYS_fcntl, fd, F_GETFL);
-	c.rec.blocking = fl >= 0 && !(fl & O_NONBLOCK);
-	c.rec.strategy = ep_strategy_name(ep_g.cfg.strategy);
+	c.ent = matching_entry(fd);
+	if (c.ent) {
+		c.kind.protocol = c.ent->protocol;
+	} else if (sys_getsockopt_int(fd, SOL_SOCKET, SO_PROTOCOL, &c.kind.protocol) < 0) {
+		errno = saved;
+		return R->connect(fd, addr, len);
+	}
+	c.kind.type = SOCK_STREAM; /* TCP's; only TCP sockets are ever respawned */
 	bool logging = ep_log_enabled();
+	if (logging) { /* only the record needs it */
+		int fl = (int)syscall(SYS_fcntl, fd, F_GETFL);
+		c.rec.blocking = fl >= 0 && !(fl & O_NONBLOCK);
+	}
+	c.rec.strategy = ep_strategy_name(ep_g.cfg.strategy);
 
 	const char *reason = NULL;
 	if (c.kind.protocol != IPPROTO_TCP)
@@ -412,6 +486,8 @@ int ep_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	int rc, err;
 	if (reason || ep_g.cfg.strategy == EP_STRAT_NATIVE) {
 		if (!logging) {
+			if (c.ent)
+				ep_fd_unlock(c.ent);
 			errno = saved;
 			return R->connect(fd, addr, len);
 		}
@@ -426,13 +502,12 @@ int ep_connect(int fd, const struct sockaddr *addr, socklen_t len)
 		err = rc < 0 ? errno : 0;
 		c.rec.connect_ns = ep_now_ns() - t1;
 	} else {
-		c.ent = matching_entry(fd);
 		errno = saved;
 		rc = choose_and_connect(&c);
 		err = rc < 0 ? errno : 0;
-		if (c.ent)
-			ep_fd_unlock(c.ent);
 	}
+	if (c.ent)
+		ep_fd_unlock(c.ent);
 	if (logging)
 		finish_record(&c, err);
 	errno = rc < 0 ? err : saved;

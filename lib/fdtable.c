@@ -71,6 +71,7 @@ void ep_fd_reset(struct ep_fdent *e, uint64_t cookie, int domain, int type,
 	e->reuse_user = false;
 	e->opts_overflow = false;
 	e->opts_len = 0;
+	e->occ_view = 0;
 }
 
 void ep_fd_forget(int fd)

@@ -27,6 +27,9 @@ struct ep_fdent {
 	bool reuse_user;       /* the program's own SO_REUSEADDR value */
 	bool opts_overflow;    /* the log below is incomplete */
 	uint16_t opts_len;
+	uint16_t occ_port;     /* port ephport connected this socket from */
+	uint16_t occ_view;     /* occupancy view holding it, plus one; 0: none */
+	uint32_t occ_gen;      /* that view's generation */
 	uint8_t opts[EP_OPTLOG_LEN]; /* {u16 level, u16 name, u16 len, value}* */
 };
 

@@ -102,31 +102,39 @@ void ep_scan_begin(struct ep_scan *s, const struct ep_alloc *a,
 	s->port = s->low + s->offset;
 }
 
+/* At the end of a pass: move to the next one.  Returns the odd-length
+ * range's top port when that is the next candidate, else 0. */
+static unsigned next_pass(struct ep_scan *s)
+{
+	if (s->step == 2 && s->pass == 0 && s->remaining > 1) {
+		/* Second pass: the other parity. */
+		s->pass = 1;
+		s->offset++;
+		s->i = 0;
+		s->port = s->low + s->offset;
+		return 0;
+	}
+	if (s->step == 2 && s->pass < 2 && s->remaining < s->n) {
+		/* The kernel never reaches the top port of an odd-length
+		 * range; we try it last. */
+		s->pass = 2;
+		s->cur_i = s->remaining;
+		return s->low + s->n - 1;
+	}
+	s->done = true;
+	return 0;
+}
+
 unsigned ep_scan_next(struct ep_scan *s)
 {
 	const struct ep_portset *rsv = s->a->reserved;
 
 	while (!s->done) {
 		if (s->i >= s->remaining) {
-			if (s->step == 2 && s->pass == 0 && s->remaining > 1) {
-				/* Second pass: the other parity. */
-				s->pass = 1;
-				s->offset++;
-				s->i = 0;
-				s->port = s->low + s->offset;
-				continue;
-			}
-			if (s->step == 2 && s->pass < 2 && s->remaining < s->n) {
-				/* The kernel never reaches the top port of an
-				 * odd-length range; we try it last. */
-				s->pass = 2;
-				s->cur_i = s->remaining;
-				unsigned top = s->low + s->n - 1;
-				if (!(rsv && ep_portset_has(rsv, top)))
-					return top;
-			}
-			s->done = true;
-			break;
+			unsigned top = next_pass(s);
+			if (top && !(rsv && ep_portset_has(rsv, top)))
+				return top;
+			continue;
 		}
 		if (s->port >= s->low + s->remaining)
 			s->port -= s->remaining;
@@ -137,6 +145,73 @@ unsigned ep_scan_next(struct ep_scan *s)
 		if (rsv && ep_portset_has(rsv, port))
 			continue;
 		return port;
+	}
+	return 0;
+}
+
+/* Reserved ports LOW + 64*W .. +63 as a word (the set is indexed from 0). */
+static uint64_t reserved_word(const struct ep_scan *s, unsigned w)
+{
+	const struct ep_portset *rsv = s->a->reserved;
+	if (!rsv)
+		return 0;
+	unsigned a = s->low + 64 * w, sh = a % 64, k = a / 64;
+	uint64_t lo = k < 1024 ? rsv->bits[k] : 0;
+	uint64_t hi = k + 1 < 1024 ? rsv->bits[k + 1] : 0;
+	return sh ? (lo >> sh) | (hi << (64 - sh)) : lo;
+}
+
+static uint64_t span_mask(unsigned b, unsigned count, unsigned step)
+{
+	/* Bits b, b+step, ..., b+step*(count-1); count >= 1, all below 64. */
+	unsigned top = b + step * (count - 1);
+	uint64_t upto = top == 63 ? ~0ULL : (1ULL << (top + 1)) - 1;
+	uint64_t from = ~0ULL << b;
+	uint64_t stride = step == 2 ? 0x5555555555555555ULL << (b & 1) : ~0ULL;
+	return upto & from & stride;
+}
+
+unsigned ep_scan_next_unblocked(struct ep_scan *s, ep_blocked_fn blocked,
+                                void *ctx, unsigned *skipped)
+{
+	while (!s->done) {
+		if (s->i >= s->remaining) {
+			unsigned top = next_pass(s);
+			if (top) {
+				unsigned idx = top - s->low;
+				uint64_t w = blocked(ctx, idx / 64) | reserved_word(s, idx / 64);
+				if (!((w >> (idx % 64)) & 1))
+					return top;
+				(*skipped)++;
+			}
+			continue;
+		}
+		if (s->port >= s->low + s->remaining)
+			s->port -= s->remaining;
+		unsigned idx = s->port - s->low, b = idx % 64;
+		unsigned left = (s->remaining - s->i + s->step - 1) / s->step;
+		unsigned span = 64 - b;
+		if (span > s->remaining - idx)
+			span = s->remaining - idx; /* stop at the wrap */
+		unsigned count = (span + s->step - 1) / s->step;
+		if (count > left)
+			count = left;
+		uint64_t w = blocked(ctx, idx / 64) | reserved_word(s, idx / 64);
+		uint64_t usable = span_mask(b, count, s->step) & ~w;
+		if (usable) {
+			unsigned k = ((unsigned)__builtin_ctzll(usable) - b) / s->step;
+			*skipped += k;
+			s->i += k * s->step;
+			s->port += k * s->step;
+			unsigned port = s->port;
+			s->cur_i = s->i;
+			s->i += s->step;
+			s->port += s->step;
+			return port;
+		}
+		*skipped += count;
+		s->i += count * s->step;
+		s->port += count * s->step;
 	}
 	return 0;
 }

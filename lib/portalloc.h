@@ -90,6 +90,15 @@ void ep_scan_begin(struct ep_scan *s, const struct ep_alloc *a,
  * Reserved ports are never returned. */
 unsigned ep_scan_next(struct ep_scan *s);
 
+/* Like ep_scan_next(), but skips candidates known to be unusable, a 64-bit
+ * word at a time.  BLOCKED(CTX, W) returns the known-unusable ports
+ * LOW + 64*W .. LOW + 64*W + 63 as bits 0..63.  The order of the candidates
+ * returned is exactly ep_scan_next()'s with the blocked ones left out;
+ * *SKIPPED grows by the number left out. */
+typedef uint64_t (*ep_blocked_fn)(void *ctx, unsigned word);
+unsigned ep_scan_next_unblocked(struct ep_scan *s, ep_blocked_fn blocked,
+                                void *ctx, unsigned *skipped);
+
 /* The last candidate returned was taken: advance the shared state the way the
  * kernel does (perturbation entry += max(i, rnd8 * step) + step, or the
  * sequential cursor).  RND supplies the random 0..7 draw. */

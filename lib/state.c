@@ -14,6 +14,7 @@
 
 #include "fdtable.h"
 #include "logwriter.h"
+#include "occupancy.h"
 #include "real.h"
 #include "siphash.h"
 
@@ -64,9 +65,32 @@ static void random_key(uint8_t key[16])
 	say("ephport: getrandom() is unavailable; using a weaker key from the clock and pid\n");
 }
 
+static atomic_int cached_pid;
+static __thread int cached_tid;
+
+int ep_pid(void)
+{
+	int p = atomic_load_explicit(&cached_pid, memory_order_relaxed);
+	if (!p) {
+		p = (int)syscall(SYS_getpid);
+		atomic_store_explicit(&cached_pid, p, memory_order_relaxed);
+	}
+	return p;
+}
+
+int ep_tid(void)
+{
+	if (!cached_tid)
+		cached_tid = (int)syscall(SYS_gettid);
+	return cached_tid;
+}
+
 static void atfork_child(void)
 {
+	atomic_store(&cached_pid, 0);
+	cached_tid = 0;
 	ep_fd_atfork_child();
+	ep_occ_atfork_child();
 }
 
 static void setup(void)
@@ -94,6 +118,7 @@ static void setup(void)
 	if (ep_g.cfg.ok)
 		ep_alloc_init(&ep_g.alloc, ep_g.cfg.low, ep_g.cfg.high,
 		              ep_g.cfg.strategy, &ep_g.cfg.reserved, key);
+	ep_occ_init();
 
 	if (prctl(PR_GET_NAME, ep_g.comm, 0, 0, 0) != 0)
 		ep_g.comm[0] = '\0';

@@ -26,6 +26,10 @@ bool ep_ready(void);
  * Lock-free and async-signal-safe. */
 uint32_t ep_random32(void);
 
+/* The process and thread ids, cached (and renewed in a forked child). */
+int ep_pid(void);
+int ep_tid(void);
+
 /* Monotonic and wall-clock time in nanoseconds. */
 uint64_t ep_now_ns(void);
 

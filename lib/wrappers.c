@@ -15,6 +15,7 @@
 #include "connect.h"
 #include "fdtable.h"
 #include "logwriter.h"
+#include "occupancy.h"
 #include "real.h"
 #include "state.h"
 
@@ -47,7 +48,9 @@ int ep_w_socket(int domain, int type, int protocol)
 		socklen_t len = sizeof(cookie);
 		if (syscall(SYS_getsockopt, fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) < 0)
 			cookie = 0;
-		ep_fd_reset(e, cookie, domain, type & 0xf, protocol);
+		/* Protocol 0 on a stream socket of these families is TCP. */
+		ep_fd_reset(e, cookie, domain, type & 0xf,
+		            protocol ? protocol : IPPROTO_TCP);
 		ep_fd_unlock(e);
 	}
 	errno = saved;
@@ -144,6 +147,11 @@ int ep_w_close(int fd)
 {
 	if (ep_log_is_private_fd(fd))
 		return ebadf(); /* without ephport this fd would not exist */
+	struct ep_fdent *e = ep_fd_peek(fd);
+	if (e && e->occ_view && ep_fd_trylock(e)) {
+		ep_occ_on_close(fd, e);
+		ep_fd_unlock(e);
+	}
 	ep_fd_forget(fd);
 	return ep_real()->close(fd);
 }

@@ -1,0 +1,501 @@
+/* Occupancy knowledge.  See occupancy.h.
+ *
+ * Memory: one mapping made at set-up, sized by the range: NVIEWS views of
+ * one bit per port, plus the refused and hint maps and a scratch map for
+ * dumps.  With the widest range (65535 ports) that is about 600 KiB of
+ * address space, touched only as used.
+ *
+ * Locking: bitmaps are arrays of atomic words, read and updated lock-free.
+ * Two small locks guard the rest: the table lock (choosing, pinning and
+ * re-keying views; held for a few hundred nanoseconds) and the dump lock
+ * (the scratch map and the netlink receive buffer; held for a dump).  Both
+ * record their owner's tid: a thread that finds itself already holding one
+ * (a signal handler interrupting a connect) does without, instead of
+ * deadlocking.  Other threads wait with sched_yield(). */
+#include "occupancy.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "sockdiag.h"
+#include "state.h"
+
+#ifndef SO_COOKIE
+#define SO_COOKIE 57
+#endif
+
+#define NVIEWS 64
+#define VIEW_TTL_NS 1000000000ull  /* a view is re-read after 1 s */
+#define MAP_TTL_NS 1000000000ull   /* refused/hint maps expire after 1 s */
+#define STREAK_FOR_HINTS 8         /* bind refusals before a range dump */
+#define TW_LEN_MS 60000u           /* TCP_TIMEWAIT_LEN */
+#define TW_REUSE_DELAY_MS 1000u    /* net.ipv4.tcp_tw_reuse_delay default */
+
+struct ep_view {
+	atomic_uint gen;
+	atomic_int users;
+	_Atomic uint64_t last_used, refreshed;
+	/* Key, written under the table lock while users == 0. */
+	int family;
+	unsigned dport;
+	bool src_any;
+	uint8_t src[16], dst[16];
+	_Atomic uint64_t bits[]; /* nwords */
+};
+
+struct bitmap {
+	_Atomic uint64_t stamp; /* when it was last (re)started */
+	_Atomic uint64_t *w;
+};
+
+static struct {
+	bool ready;
+	unsigned low, nports, nwords;
+	size_t view_size, mapped;
+	unsigned char *views;      /* NVIEWS * view_size */
+	struct bitmap refused, hint;
+	uint64_t *scratch;         /* under the dump lock */
+	atomic_int table_lock, dump_lock;
+} occ;
+
+/* ---- owner-tid locks ------------------------------------------------- */
+
+static int self_tid(void)
+{
+	return ep_tid();
+}
+
+/* 1: taken; 0: this thread already holds it (do without). */
+static int lock(atomic_int *l, int tid)
+{
+	for (;;) {
+		int cur = 0;
+		if (atomic_compare_exchange_weak_explicit(l, &cur, tid, memory_order_acquire,
+		                                          memory_order_relaxed))
+			return 1;
+		if (cur == tid)
+			return 0;
+		sched_yield();
+	}
+}
+
+static void unlock(atomic_int *l)
+{
+	atomic_store_explicit(l, 0, memory_order_release);
+}
+
+/* ---- bitmaps ---------------------------------------------------------- */
+
+static void bit_set(_Atomic uint64_t *w, unsigned i)
+{
+	atomic_fetch_or_explicit(&w[i / 64], 1ULL << (i % 64), memory_order_relaxed);
+}
+
+static void bit_clear(_Atomic uint64_t *w, unsigned i)
+{
+	atomic_fetch_and_explicit(&w[i / 64], ~(1ULL << (i % 64)), memory_order_relaxed);
+}
+
+static void map_clear(_Atomic uint64_t *w)
+{
+	for (unsigned i = 0; i < occ.nwords; i++)
+		atomic_store_explicit(&w[i], 0, memory_order_relaxed);
+}
+
+/* A map older than its TTL is emptied by the first thread to notice. */
+static bool map_live(struct bitmap *m, uint64_t now)
+{
+	uint64_t st = atomic_load_explicit(&m->stamp, memory_order_relaxed);
+	if (st && now - st < MAP_TTL_NS)
+		return true;
+	if (st && atomic_compare_exchange_strong(&m->stamp, &st, 0))
+		map_clear(m->w);
+	return false;
+}
+
+static void map_touch(struct bitmap *m, uint64_t now)
+{
+	uint64_t zero = 0;
+	atomic_compare_exchange_strong(&m->stamp, &zero, now);
+}
+
+static void update_live(struct ep_occ *o);
+
+static struct ep_view *view_at(unsigned i)
+{
+	return (struct ep_view *)(occ.views + (size_t)i * occ.view_size);
+}
+
+void ep_occ_init(void)
+{
+	if (!ep_g.cfg.ok || ep_g.cfg.strategy == EP_STRAT_NATIVE)
+		return;
+	occ.low = ep_g.cfg.low;
+	occ.nports = (unsigned)ep_g.cfg.high - ep_g.cfg.low + 1;
+	occ.nwords = (occ.nports + 63) / 64;
+	occ.view_size = (sizeof(struct ep_view) + occ.nwords * 8 + 63) & ~(size_t)63;
+	size_t maps = (size_t)occ.nwords * 8;
+	occ.mapped = NVIEWS * occ.view_size + 3 * maps;
+	void *p = mmap(NULL, occ.mapped, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return;
+	occ.views = p;
+	occ.refused.w = (void *)(occ.views + NVIEWS * occ.view_size);
+	occ.hint.w = occ.refused.w + occ.nwords;
+	occ.scratch = (uint64_t *)(occ.hint.w + occ.nwords);
+	occ.ready = true;
+}
+
+size_t ep_occ_memory(void)
+{
+	return occ.mapped;
+}
+
+/* ---- dumps ------------------------------------------------------------ */
+
+static bool is_loopback(int family, const uint8_t *a)
+{
+	if (family == AF_INET)
+		return a[0] == 127;
+	static const uint8_t lo6[16] = {[15] = 1};
+	if (memcmp(a, lo6, 16) == 0)
+		return true;
+	return a[10] == 0xff && a[11] == 0xff && a[12] == 127 &&
+	       !a[0] && !a[1] && !a[2] && !a[3] && !a[4] && !a[5] && !a[6] &&
+	       !a[7] && !a[8] && !a[9];
+}
+
+/* Would the kernel's own connect() reuse this TIME_WAIT 4-tuple?
+ * (tcp_twsk_unique(): tcp_tw_reuse 1, or 2 for loopback, and the last
+ * timestamp older than tcp_tw_reuse_delay; the TIME_WAIT timer runs for
+ * TCP_TIMEWAIT_LEN, so its age is that minus what is left.) */
+static bool tw_reusable(const struct ep_diag_sock *s)
+{
+	int reuse = ep_g.cfg.tw_reuse;
+	if (reuse == 0)
+		return false;
+	if (reuse == 2 && !is_loopback(s->family, s->dst) &&
+	    !is_loopback(s->family, s->src))
+		return false;
+	unsigned left = s->expires_ms > TW_LEN_MS ? TW_LEN_MS : s->expires_ms;
+	return TW_LEN_MS - left >= TW_REUSE_DELAY_MS;
+}
+
+struct fill_ctx {
+	const struct ep_view *v;
+};
+
+static void scratch_set(unsigned port)
+{
+	if (port >= occ.low && port - occ.low < occ.nports) {
+		unsigned i = port - occ.low;
+		occ.scratch[i / 64] |= 1ULL << (i % 64);
+	}
+}
+
+static void fill_view(const struct ep_diag_sock *s, void *ctx)
+{
+	const struct ep_view *v = ((struct fill_ctx *)ctx)->v;
+	if (!v->src_any) {
+		/* Bound to a specific source: only that source's tuples clash.
+		 * A v4 key compares the embedded address of v4-mapped sockets. */
+		const uint8_t *a = s->family == AF_INET6 && v->family == AF_INET
+		                   ? s->src + 12 : s->src;
+		if (memcmp(a, v->src, v->family == AF_INET ? 4 : 16) != 0)
+			return;
+	}
+	if (s->state == TCP_TIME_WAIT && tw_reusable(s))
+		return;
+	scratch_set(s->sport);
+}
+
+static void fill_hint(const struct ep_diag_sock *s, void *ctx)
+{
+	(void)ctx;
+	scratch_set(s->sport);
+}
+
+/* Copy the scratch map into W word by word: a bit set before and after is
+ * never seen clear by a concurrent reader. */
+static void publish(_Atomic uint64_t *w)
+{
+	for (unsigned i = 0; i < occ.nwords; i++)
+		atomic_store_explicit(&w[i], occ.scratch[i], memory_order_relaxed);
+}
+
+/* Re-read view V from the kernel.  Called with the dump lock held. */
+static bool view_dump(struct ep_view *v)
+{
+	struct fill_ctx ctx = {v};
+	struct ep_diag_query q = {.family = v->family, .dst = v->dst, .dport = v->dport};
+
+	memset(occ.scratch, 0, occ.nwords * 8);
+	if (ep_diag_dump(&q, fill_view, &ctx) < 0)
+		return false;
+	if (v->family == AF_INET) {
+		/* Dual-stack sockets connected to the v4-mapped address share
+		 * the IPv4 4-tuple space. */
+		uint8_t mapped[16] = {[10] = 0xff, [11] = 0xff};
+		memcpy(mapped + 12, v->dst, 4);
+		struct ep_diag_query q6 = {.family = AF_INET6, .dst = mapped, .dport = v->dport};
+		if (ep_diag_dump(&q6, fill_view, &ctx) < 0)
+			return false;
+	}
+	publish(v->bits);
+	return true;
+}
+
+static bool refresh_view(struct ep_occ *o, int tid)
+{
+	struct ep_view *v = o->v;
+	uint64_t asked = ep_now_ns();
+	if (!lock(&occ.dump_lock, tid))
+		return false;
+	bool ok = true;
+	/* Another thread may have read it while we waited for the lock. */
+	if (atomic_load(&v->refreshed) < asked) {
+		ok = view_dump(v);
+		if (ok)
+			atomic_store(&v->refreshed, ep_now_ns());
+	}
+	unlock(&occ.dump_lock);
+	o->refreshed = true;
+	return ok;
+}
+
+static void refresh_hints(struct ep_occ *o)
+{
+	int tid = self_tid();
+	o->hints_fresh = true;
+	if (!lock(&occ.dump_lock, tid))
+		return;
+	memset(occ.scratch, 0, occ.nwords * 8);
+	struct ep_diag_query q = {.family = AF_INET, .sport_lo = occ.low,
+	                          .sport_hi = occ.low + occ.nports - 1};
+	bool ok = ep_diag_dump(&q, fill_hint, NULL) >= 0;
+	q.family = AF_INET6;
+	ok = ok && ep_diag_dump(&q, fill_hint, NULL) >= 0;
+	if (ok) {
+		publish(occ.hint.w);
+		atomic_store(&occ.hint.stamp, ep_now_ns());
+	}
+	unlock(&occ.dump_lock);
+}
+
+/* ---- views ------------------------------------------------------------ */
+
+static bool key_equal(const struct ep_view *v, int family, const void *src,
+                      const void *dst, unsigned dport)
+{
+	size_t alen = family == AF_INET ? 4 : 16;
+	return v->family == family && v->dport == dport &&
+	       v->src_any == (src == NULL) &&
+	       memcmp(v->dst, dst, alen) == 0 &&
+	       (src == NULL || memcmp(v->src, src, alen) == 0);
+}
+
+void ep_occ_begin(struct ep_occ *o, int family, const void *src,
+                  const void *dst, unsigned dport)
+{
+	memset(o, 0, sizeof(*o));
+	if (!occ.ready)
+		return;
+	int tid = self_tid();
+	update_live(o);
+	if (!lock(&occ.table_lock, tid))
+		return;
+
+	uint64_t now = ep_now_ns();
+	struct ep_view *v = NULL, *lru = NULL;
+	for (unsigned i = 0; i < NVIEWS; i++) {
+		struct ep_view *c = view_at(i);
+		if (atomic_load(&c->gen) && key_equal(c, family, src, dst, dport)) {
+			v = c;
+			break;
+		}
+		if (atomic_load(&c->users) == 0 &&
+		    (!lru || atomic_load(&c->last_used) < atomic_load(&lru->last_used)))
+			lru = c;
+	}
+	bool fresh = false;
+	if (!v && lru) {
+		/* Re-key the least recently used view nobody is using. */
+		v = lru;
+		atomic_fetch_add(&v->gen, 1);
+		v->family = family;
+		v->dport = dport;
+		v->src_any = src == NULL;
+		memset(v->src, 0, 16);
+		memset(v->dst, 0, 16);
+		size_t alen = family == AF_INET ? 4 : 16;
+		if (src)
+			memcpy(v->src, src, alen);
+		memcpy(v->dst, dst, alen);
+		atomic_store(&v->refreshed, 0);
+		map_clear(v->bits);
+		fresh = true;
+	}
+	if (v) {
+		atomic_fetch_add(&v->users, 1);
+		atomic_store(&v->last_used, now);
+		o->v = v;
+		o->gen = atomic_load(&v->gen);
+	}
+	unlock(&occ.table_lock);
+	if (!v)
+		return;
+
+	if (fresh || now - atomic_load(&v->refreshed) >= VIEW_TTL_NS) {
+		if (!refresh_view(o, tid) && fresh) {
+			/* Never read: no knowledge, not an empty range. */
+			ep_occ_end(o);
+			memset(o, 0, sizeof(*o));
+		}
+	}
+	update_live(o);
+}
+
+static void update_live(struct ep_occ *o)
+{
+	uint64_t now = ep_now_ns();
+	o->use_refused = map_live(&occ.refused, now);
+	o->use_hint = !o->brute && map_live(&occ.hint, now);
+}
+
+uint64_t ep_occ_blocked(void *ctx, unsigned word)
+{
+	struct ep_occ *o = ctx;
+	if (!occ.ready || word >= occ.nwords)
+		return 0;
+	uint64_t w = 0;
+	if (o->v)
+		w |= atomic_load_explicit(&o->v->bits[word], memory_order_relaxed);
+	if (o->use_refused)
+		w |= atomic_load_explicit(&occ.refused.w[word], memory_order_relaxed);
+	if (o->use_hint)
+		w |= atomic_load_explicit(&occ.hint.w[word], memory_order_relaxed);
+	return w;
+}
+
+void ep_occ_bind_refused(struct ep_occ *o, unsigned port)
+{
+	if (!occ.ready || port < occ.low || port - occ.low >= occ.nports)
+		return;
+	uint64_t now = ep_now_ns();
+	map_touch(&occ.refused, now);
+	bit_set(occ.refused.w, port - occ.low);
+	o->use_refused = true;
+	if (++o->streak >= STREAK_FOR_HINTS && !o->hints_fresh && !o->brute &&
+	    !map_live(&occ.hint, now)) {
+		refresh_hints(o);
+		update_live(o);
+	}
+}
+
+void ep_occ_tuple_taken(struct ep_occ *o, unsigned port)
+{
+	o->streak = 0;
+	if (o->v && port >= occ.low && port - occ.low < occ.nports)
+		bit_set(o->v->bits, port - occ.low);
+}
+
+void ep_occ_taken(struct ep_occ *o, unsigned port, struct ep_fdent *e)
+{
+	if (!o->v || port < occ.low || port - occ.low >= occ.nports)
+		return;
+	bit_set(o->v->bits, port - occ.low);
+	if (e) {
+		e->occ_view = (uint16_t)(((unsigned char *)o->v - occ.views) / occ.view_size + 1);
+		e->occ_gen = o->gen;
+		e->occ_port = (uint16_t)port;
+	}
+}
+
+bool ep_occ_retry(struct ep_occ *o)
+{
+	if (!occ.ready)
+		return false;
+	if (o->v && !o->refreshed) {
+		/* Ports freed since the last dump (closed by other processes,
+		 * TIME_WAIT ended) become visible; learned refusals restart. */
+		atomic_store(&occ.refused.stamp, 0);
+		map_clear(occ.refused.w);
+		bool ok = refresh_view(o, self_tid());
+		update_live(o);
+		return ok;
+	}
+	if (!o->brute) {
+		/* Hinted ports may still be shareable: try them for real. */
+		bool had_hints = o->use_hint;
+		o->brute = true;
+		update_live(o);
+		return had_hints;
+	}
+	return false;
+}
+
+void ep_occ_end(struct ep_occ *o)
+{
+	if (o->v)
+		atomic_fetch_sub(&o->v->users, 1);
+	o->v = NULL;
+}
+
+/* A socket ephport connected is being closed.  Unless it is about to enter
+ * TIME_WAIT (an active close of an established connection without an
+ * abortive linger), its 4-tuple is free again at once. */
+void ep_occ_on_close(int fd, struct ep_fdent *e)
+{
+	if (!occ.ready || e->occ_view == 0 || e->occ_view > NVIEWS)
+		return;
+	struct ep_view *v = view_at(e->occ_view - 1u);
+	unsigned port = e->occ_port;
+	e->occ_view = 0;
+	if (atomic_load(&v->gen) != e->occ_gen || port < occ.low ||
+	    port - occ.low >= occ.nports)
+		return;
+
+	int saved = errno;
+	uint64_t cookie = 0;
+	socklen_t len = sizeof(cookie);
+	struct tcp_info ti;
+	struct linger lg = {0, 0};
+	socklen_t tlen = sizeof(ti), llen = sizeof(lg);
+	bool free_now = false;
+	if (syscall(SYS_getsockopt, fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) == 0 &&
+	    cookie == e->cookie &&
+	    syscall(SYS_getsockopt, fd, IPPROTO_TCP, TCP_INFO, &ti, &tlen) == 0 &&
+	    syscall(SYS_getsockopt, fd, SOL_SOCKET, SO_LINGER, &lg, &llen) == 0) {
+		bool abortive = lg.l_onoff && lg.l_linger == 0;
+		switch (ti.tcpi_state) {
+		case TCP_ESTABLISHED:
+		case TCP_FIN_WAIT1:
+		case TCP_FIN_WAIT2:
+		case TCP_CLOSING:
+		case TCP_TIME_WAIT:
+			free_now = abortive;
+			break;
+		default: /* SYN_SENT, CLOSE_WAIT, LAST_ACK, CLOSE */
+			free_now = true;
+			break;
+		}
+	}
+	if (free_now)
+		bit_clear(v->bits, port - occ.low);
+	errno = saved;
+}
+
+void ep_occ_atfork_child(void)
+{
+	atomic_store(&occ.table_lock, 0);
+	atomic_store(&occ.dump_lock, 0);
+}
