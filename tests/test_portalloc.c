@@ -301,6 +301,98 @@ static void test_native_has_no_candidates(void **state)
 	assert_int_equal(scan_all(1, 1, seq, 2), 0);
 }
 
+/* A blocked set given as absolute ports, for ep_scan_next_unblocked(). */
+struct blockset {
+	unsigned low;
+	const unsigned char *blocked; /* indexed by port */
+};
+
+static uint64_t block_word(void *ctx, unsigned w)
+{
+	const struct blockset *b = ctx;
+	uint64_t v = 0;
+	for (unsigned bit = 0; bit < 64; bit++) {
+		unsigned port = b->low + 64 * w + bit;
+		if (port < 65536 && b->blocked[port])
+			v |= 1ULL << bit;
+	}
+	return v;
+}
+
+static void test_unblocked_matches_filtered_order(void **state)
+{
+	(void)state;
+	static unsigned char blocked[65536];
+	static unsigned want[70000], got[70000];
+	static struct ep_portset rsv;
+	struct { unsigned lo, hi, density; enum ep_strategy st; } cases[] = {
+		{1000, 1099, 50, EP_STRAT_KERNEL},  {1000, 1100, 90, EP_STRAT_KERNEL},
+		{1001, 1300, 99, EP_STRAT_KERNEL},  {30000, 39999, 99, EP_STRAT_KERNEL},
+		{30000, 39999, 0, EP_STRAT_KERNEL}, {30000, 39999, 100, EP_STRAT_KERNEL},
+		{40000, 40000, 0, EP_STRAT_KERNEL}, {40000, 40002, 50, EP_STRAT_KERNEL},
+		{5000, 5999, 75, EP_STRAT_RANDOM},  {5000, 5999, 75, EP_STRAT_SEQUENTIAL},
+		{1, 65535, 95, EP_STRAT_KERNEL},
+	};
+	uint64_t rng = 88172645463325252ULL;
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		for (int round = 0; round < 4; round++) {
+			memset(blocked, 0, sizeof(blocked));
+			memset(&rsv, 0, sizeof(rsv));
+			for (unsigned p = cases[c].lo; p <= cases[c].hi; p++) {
+				rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+				if (rng % 100 < cases[c].density)
+					blocked[p] = 1;
+				if (rng % 997 == 0)
+					ep_portset_add(&rsv, p);
+			}
+			/* Long blocked runs, as a kernel-filled range has. */
+			if (round == 1)
+				for (unsigned p = cases[c].lo; p <= cases[c].hi; p += 2)
+					blocked[p] = 1;
+			ep_alloc_init(&A, (uint16_t)cases[c].lo, (uint16_t)cases[c].hi,
+			              cases[c].st, &rsv, KEY);
+			uint64_t off = rng;
+			uint32_t rnd = (uint32_t)(rng >> 20);
+			unsigned nw = 0, ng = 0, skipped = 0, p;
+			struct ep_scan s;
+			ep_scan_begin(&s, &A, off, rnd);
+			while ((p = ep_scan_next(&s)) != 0)
+				if (!blocked[p])
+					want[nw++] = p;
+			/* Every port of the range is examined once: returned,
+			 * or skipped (blocked or reserved). */
+			unsigned total = cases[c].hi - cases[c].lo + 1;
+			struct blockset bs = {cases[c].lo, blocked};
+			ep_scan_begin(&s, &A, off, rnd);
+			while ((p = ep_scan_next_unblocked(&s, block_word, &bs, &skipped)) != 0)
+				got[ng++] = p;
+			assert_int_equal(ng, nw);
+			assert_memory_equal(got, want, nw * sizeof(unsigned));
+			assert_int_equal(skipped + ng, total);
+		}
+	}
+}
+
+static void test_unblocked_commit_index(void **state)
+{
+	(void)state;
+	/* cur_i after a skip equals the kernel's loop index i. */
+	static unsigned char blocked[65536];
+	memset(blocked, 0, sizeof(blocked));
+	ep_alloc_init(&A, 20000, 20999, EP_STRAT_KERNEL, NULL, KEY);
+	struct ep_scan s1, s2;
+	ep_scan_begin(&s1, &A, 4242, 0);
+	for (int k = 0; k < 7; k++)
+		blocked[ep_scan_next(&s1)] = 1;
+	unsigned want = ep_scan_next(&s1), skipped = 0;
+	struct blockset bs = {20000, blocked};
+	ep_scan_begin(&s2, &A, 4242, 0);
+	assert_int_equal(ep_scan_next_unblocked(&s2, block_word, &bs, &skipped), want);
+	assert_int_equal(skipped, 7);
+	assert_int_equal(s2.cur_i, s1.cur_i);
+	assert_int_equal(s2.cur_i, 14);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -318,6 +410,8 @@ int main(void)
 		cmocka_unit_test(test_random_strategy),
 		cmocka_unit_test(test_sequential_strategy),
 		cmocka_unit_test(test_native_has_no_candidates),
+		cmocka_unit_test(test_unblocked_matches_filtered_order),
+		cmocka_unit_test(test_unblocked_commit_index),
 	};
 	return cmocka_run_group_tests_name("portalloc", tests, NULL, NULL);
 }
