@@ -45,6 +45,7 @@ struct call {
 	struct sockaddr_storage dst;   /* safe copy of the address */
 	bool have_dst;
 	struct ep_fdent *ent;          /* locked and matching, or NULL */
+	bool reuse_forced;             /* this call turned SO_REUSEADDR on */
 	uint64_t t0;
 	struct ep_record rec;
 };
@@ -186,6 +187,7 @@ static bool force_reuseaddr(struct call *c)
 		return true;
 	if (sys_setsockopt_int(c->fd, SOL_SOCKET, SO_REUSEADDR, 1) < 0)
 		return false;
+	c->reuse_forced = true;
 	if (c->ent) {
 		c->ent->reuse_forced = true;
 		c->ent->reuse_user = false;
@@ -195,10 +197,12 @@ static bool force_reuseaddr(struct call *c)
 
 static void restore_reuseaddr(struct call *c)
 {
-	if (c->ent && c->ent->reuse_forced) {
+	if (c->reuse_forced) {
 		sys_setsockopt_int(c->fd, SOL_SOCKET, SO_REUSEADDR, 0);
-		c->ent->reuse_forced = false;
+		c->reuse_forced = false;
 	}
+	if (c->ent)
+		c->ent->reuse_forced = false;
 }
 
 /* Put a fresh unbound socket (or one bound to the program's address, port
@@ -210,6 +214,7 @@ static int respawn(struct call *c)
 		rebind = (const struct sockaddr *)&c->local;
 	if (ep_respawn(c->fd, &c->kind, c->ent, rebind, sa_len(c->kind.domain)) < 0)
 		return -1;
+	c->reuse_forced = false; /* the new socket has the program's value */
 	if (c->ent) {
 		uint64_t cookie = 0;
 		socklen_t len = sizeof(cookie);

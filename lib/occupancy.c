@@ -498,4 +498,5 @@ void ep_occ_atfork_child(void)
 {
 	atomic_store(&occ.table_lock, 0);
 	atomic_store(&occ.dump_lock, 0);
+	ep_diag_atfork_child();
 }

@@ -148,3 +148,8 @@ out:
 	atomic_store(&rx_busy, 0);
 	return rc;
 }
+
+void ep_diag_atfork_child(void)
+{
+	atomic_store(&rx_busy, 0);
+}

@@ -28,4 +28,7 @@ struct ep_diag_query {
  * of sockets seen, or -errno (no netlink, inet_diag missing, seccomp...). */
 int ep_diag_dump(const struct ep_diag_query *q, ep_diag_fn fn, void *ctx);
 
+/* After fork(): the receive buffer is free in the child. */
+void ep_diag_atfork_child(void);
+
 #endif
