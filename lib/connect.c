@@ -45,7 +45,8 @@ struct call {
 	struct sockaddr_storage dst;   /* safe copy of the address */
 	bool have_dst;
 	struct ep_fdent *ent;          /* locked and matching, or NULL */
-	bool reuse_forced;             /* this call turned SO_REUSEADDR on */
+	bool reuse_user;               /* the program's SO_REUSEADDR */
+	bool reuse_now;                /* the kernel's, as this call left it */
 	uint64_t t0;
 	struct ep_record rec;
 };
@@ -173,36 +174,43 @@ static uint64_t port_offset(const struct call *c, const struct sockaddr_storage 
 	                      d->sin6_port, slot);
 }
 
-/* The program's SO_REUSEADDR is kept in the cache so getsockopt() can keep
- * answering what the program set; with a matching cache entry the kernel
- * need not be asked what it is. */
-static bool force_reuseaddr(struct call *c)
+/* SO_REUSEADDR.  The program's own value is known from a matching cache
+ * entry, or asked once; c->reuse_now tracks the kernel's.  Binding without
+ * it first (see occupancy.h) and with it when sharing a held port, the
+ * connect path toggles it; on success it stays on (so later sockets can
+ * share the port), and getsockopt() keeps answering the program's value. */
+static bool learn_reuse(struct call *c)
 {
 	int on = 0;
 	if (c->ent)
-		on = c->ent->reuse_user || c->ent->reuse_forced;
+		on = c->ent->reuse_user;
 	else if (sys_getsockopt_int(c->fd, SOL_SOCKET, SO_REUSEADDR, &on) < 0)
 		return false;
-	if (on)
-		return true;
-	if (sys_setsockopt_int(c->fd, SOL_SOCKET, SO_REUSEADDR, 1) < 0)
-		return false;
-	c->reuse_forced = true;
-	if (c->ent) {
-		c->ent->reuse_forced = true;
-		c->ent->reuse_user = false;
-	}
+	c->reuse_user = on != 0;
+	c->reuse_now = c->reuse_user;
 	return true;
 }
 
-static void restore_reuseaddr(struct call *c)
+static bool set_reuse(struct call *c, bool on)
 {
-	if (c->reuse_forced) {
-		sys_setsockopt_int(c->fd, SOL_SOCKET, SO_REUSEADDR, 0);
-		c->reuse_forced = false;
-	}
+	if (c->reuse_now == on)
+		return true;
+	if (sys_setsockopt_int(c->fd, SOL_SOCKET, SO_REUSEADDR, on) < 0)
+		return false;
+	c->reuse_now = on;
+	return true;
+}
+
+/* The call is over: on a connected (or connecting) socket SO_REUSEADDR
+ * stays on; otherwise the program's value is put back. */
+static void settle_reuse(struct call *c, bool connected)
+{
+	if (!connected)
+		set_reuse(c, c->reuse_user);
+	else
+		set_reuse(c, true);
 	if (c->ent)
-		c->ent->reuse_forced = false;
+		c->ent->reuse_forced = c->reuse_now && !c->reuse_user;
 }
 
 /* Put a fresh unbound socket (or one bound to the program's address, port
@@ -214,7 +222,9 @@ static int respawn(struct call *c)
 		rebind = (const struct sockaddr *)&c->local;
 	if (ep_respawn(c->fd, &c->kind, c->ent, rebind, sa_len(c->kind.domain)) < 0)
 		return -1;
-	c->reuse_forced = false; /* the new socket has the program's value */
+	/* Options were replayed (or copied): assume nothing about the flag. */
+	c->reuse_now = !c->reuse_user;
+	set_reuse(c, c->reuse_user);
 	if (c->ent) {
 		uint64_t cookie = 0;
 		socklen_t len = sizeof(cookie);
@@ -222,6 +232,7 @@ static int respawn(struct call *c)
 		c->ent->cookie = cookie;
 		c->ent->reuse_forced = false;
 		c->ent->occ_view = 0;
+		c->ent->occ_port = 0;
 	}
 	return 0;
 }
@@ -262,25 +273,35 @@ static int try_port(struct call *c, struct ep_occ *o, struct sockaddr_storage *s
 	const struct ep_real *R = ep_real();
 
 	sa_set_port(src, port);
-	if (syscall(SYS_bind, c->fd, src, sa_len(c->kind.domain)) < 0) {
+	while (syscall(SYS_bind, c->fd, src, sa_len(c->kind.domain)) < 0) {
 		int err = errno;
-		if (err == EADDRINUSE || err == EACCES || err == EPERM) {
-			c->rec.collisions++;
-			ep_occ_bind_refused(o, port);
-			return 0;
-		}
 		if (err == EINVAL) { /* bound meanwhile by another thread */
 			*why = "bound";
 			return -1;
 		}
-		/* The source address itself is unusable here (EADDRNOTAVAIL
-		 * for an address not on this host): that is the program's
-		 * answer, as it would be for its own bind(). */
-		restore_reuseaddr(c);
-		c->rec.select_ns = ep_now_ns() - c->t0;
-		*rc = -1;
-		errno = err;
-		return 1;
+		if (err != EADDRINUSE && err != EACCES && err != EPERM) {
+			/* The source address itself is unusable here
+			 * (EADDRNOTAVAIL for an address not on this host):
+			 * that is the program's answer, as for its own bind(). */
+			settle_reuse(c, false);
+			c->rec.select_ns = ep_now_ns() - c->t0;
+			*rc = -1;
+			errno = err;
+			return 1;
+		}
+		c->rec.collisions++;
+		bool was_shared = o->shared;
+		ep_occ_bind_refused(o, port);
+		/* Held by someone: it may still be shareable for this
+		 * destination, which only a view can tell. */
+		if (was_shared || err != EADDRINUSE || !ep_occ_share(o))
+			return 0;
+		if (!set_reuse(c, true)) {
+			*why = "proto"; /* a socket that refuses SO_REUSEADDR */
+			return -1;
+		}
+		if (ep_occ_known_taken(o, port))
+			return 0;
 	}
 	uint64_t t1 = ep_now_ns();
 	c->rec.select_ns = t1 - c->t0;
@@ -290,6 +311,7 @@ static int try_port(struct call *c, struct ep_occ *o, struct sockaddr_storage *s
 
 	if (connect_started(err)) {
 		ep_occ_taken(o, port, c->ent);
+		settle_reuse(c, true);
 		errno = err;
 		return 1;
 	}
@@ -303,7 +325,7 @@ static int try_port(struct call *c, struct ep_occ *o, struct sockaddr_storage *s
 			errno = EADDRNOTAVAIL;
 			return 1;
 		}
-		if (!force_reuseaddr(c)) {
+		if (!set_reuse(c, o->shared)) {
 			*why = "proto";
 			return -1;
 		}
@@ -314,6 +336,8 @@ static int try_port(struct call *c, struct ep_occ *o, struct sockaddr_storage *s
 	 * it would not, so neither may ours. */
 	if (!ep_sock_sent_syn(c->fd))
 		respawn(c);
+	else
+		settle_reuse(c, false);
 	errno = err;
 	return 1;
 }
@@ -331,11 +355,17 @@ static int choose_and_connect(struct call *c)
 	pick_source(c, &src);
 	uint64_t offset = port_offset(c, &src);
 	uint32_t rnd = ep_random32();
-	if (!force_reuseaddr(c))
+	if (!learn_reuse(c))
 		goto passthrough;
 	occ_begin(&occ, c, &src);
+	if (!set_reuse(c, occ.shared)) {
+		ep_occ_end(&occ);
+		goto passthrough;
+	}
 
 	do {
+		if (!set_reuse(c, occ.shared))
+			break;
 		ep_scan_begin(&scan, &ep_g.alloc, offset, rnd);
 		for (;;) {
 			unsigned skipped = 0;
@@ -346,12 +376,9 @@ static int choose_and_connect(struct call *c)
 			c->rec.tries++;
 			int r = try_port(c, &occ, &src, port, &rc, &why);
 			if (r > 0) {
-				if (rc == 0 || connect_started(errno)) {
-					err = errno;
-					ep_scan_commit(&ep_g.alloc, &scan, port, ep_random32());
-					errno = err;
-				}
 				err = errno;
+				if (rc == 0 || connect_started(err))
+					ep_scan_commit(&ep_g.alloc, &scan, port, ep_random32());
 				ep_occ_end(&occ);
 				errno = err;
 				return rc;
@@ -369,7 +396,7 @@ static int choose_and_connect(struct call *c)
 	 * bind beside; let it decide.  With EPHPORT_RANGE, the range is the
 	 * user's word: EADDRNOTAVAIL, as the kernel's own when its range is
 	 * exhausted. */
-	restore_reuseaddr(c);
+	settle_reuse(c, false);
 	c->rec.select_ns = ep_now_ns() - c->t0;
 	if (!ep_g.cfg.range_from_env) {
 		c->rec.fallback = true;
@@ -384,7 +411,7 @@ static int choose_and_connect(struct call *c)
 	return -1;
 
 passthrough:
-	restore_reuseaddr(c);
+	settle_reuse(c, false);
 	c->rec.strategy = "passthrough";
 	c->rec.reason = why;
 	c->rec.select_ns = ep_now_ns() - c->t0;

@@ -61,7 +61,7 @@ static struct {
 	unsigned low, nports, nwords;
 	size_t view_size, mapped;
 	unsigned char *views;      /* NVIEWS * view_size */
-	struct bitmap refused, hint;
+	struct bitmap held, refused, hint;
 	uint64_t *scratch;         /* under the dump lock */
 	atomic_int table_lock, dump_lock;
 } occ;
@@ -143,13 +143,14 @@ void ep_occ_init(void)
 	occ.nwords = (occ.nports + 63) / 64;
 	occ.view_size = (sizeof(struct ep_view) + occ.nwords * 8 + 63) & ~(size_t)63;
 	size_t maps = (size_t)occ.nwords * 8;
-	occ.mapped = NVIEWS * occ.view_size + 3 * maps;
+	occ.mapped = NVIEWS * occ.view_size + 4 * maps;
 	void *p = mmap(NULL, occ.mapped, PROT_READ | PROT_WRITE,
 	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
 		return;
 	occ.views = p;
-	occ.refused.w = (void *)(occ.views + NVIEWS * occ.view_size);
+	occ.held.w = (void *)(occ.views + NVIEWS * occ.view_size);
+	occ.refused.w = occ.held.w + occ.nwords;
 	occ.hint.w = occ.refused.w + occ.nwords;
 	occ.scratch = (uint64_t *)(occ.hint.w + occ.nwords);
 	occ.ready = true;
@@ -293,32 +294,22 @@ static void refresh_hints(struct ep_occ *o)
 
 /* ---- views ------------------------------------------------------------ */
 
-static bool key_equal(const struct ep_view *v, int family, const void *src,
-                      const void *dst, unsigned dport)
+static bool key_equal(const struct ep_view *v, const struct ep_occ *o)
 {
-	size_t alen = family == AF_INET ? 4 : 16;
-	return v->family == family && v->dport == dport &&
-	       v->src_any == (src == NULL) &&
-	       memcmp(v->dst, dst, alen) == 0 &&
-	       (src == NULL || memcmp(v->src, src, alen) == 0);
+	size_t alen = o->family == AF_INET ? 4 : 16;
+	return v->family == o->family && v->dport == o->dport &&
+	       v->src_any == o->src_any && memcmp(v->dst, o->dst, alen) == 0 &&
+	       (o->src_any || memcmp(v->src, o->src, alen) == 0);
 }
 
-void ep_occ_begin(struct ep_occ *o, int family, const void *src,
-                  const void *dst, unsigned dport)
+/* Find (CREATE: or make) the view for O's destination and pin it.  Returns
+ * true when the new view needs its first dump.  Table lock held. */
+static bool pin_view(struct ep_occ *o, bool create, uint64_t now)
 {
-	memset(o, 0, sizeof(*o));
-	if (!occ.ready)
-		return;
-	int tid = self_tid();
-	update_live(o);
-	if (!lock(&occ.table_lock, tid))
-		return;
-
-	uint64_t now = ep_now_ns();
 	struct ep_view *v = NULL, *lru = NULL;
 	for (unsigned i = 0; i < NVIEWS; i++) {
 		struct ep_view *c = view_at(i);
-		if (atomic_load(&c->gen) && key_equal(c, family, src, dst, dport)) {
+		if (atomic_load(&c->gen) && key_equal(c, o)) {
 			v = c;
 			break;
 		}
@@ -327,19 +318,15 @@ void ep_occ_begin(struct ep_occ *o, int family, const void *src,
 			lru = c;
 	}
 	bool fresh = false;
-	if (!v && lru) {
+	if (!v && create && lru) {
 		/* Re-key the least recently used view nobody is using. */
 		v = lru;
 		atomic_fetch_add(&v->gen, 1);
-		v->family = family;
-		v->dport = dport;
-		v->src_any = src == NULL;
-		memset(v->src, 0, 16);
-		memset(v->dst, 0, 16);
-		size_t alen = family == AF_INET ? 4 : 16;
-		if (src)
-			memcpy(v->src, src, alen);
-		memcpy(v->dst, dst, alen);
+		v->family = o->family;
+		v->dport = o->dport;
+		v->src_any = o->src_any;
+		memcpy(v->src, o->src, 16);
+		memcpy(v->dst, o->dst, 16);
 		atomic_store(&v->refreshed, 0);
 		map_clear(v->bits);
 		fresh = true;
@@ -350,23 +337,87 @@ void ep_occ_begin(struct ep_occ *o, int family, const void *src,
 		o->v = v;
 		o->gen = atomic_load(&v->gen);
 	}
-	unlock(&occ.table_lock);
-	if (!v)
-		return;
+	return fresh;
+}
 
-	if (fresh || now - atomic_load(&v->refreshed) >= VIEW_TTL_NS) {
-		if (!refresh_view(o, tid) && fresh) {
-			/* Never read: no knowledge, not an empty range. */
-			ep_occ_end(o);
-			memset(o, 0, sizeof(*o));
-		}
-	}
+/* At most this many view dumps a second per process: each costs a walk of
+ * the kernel's whole TCP hash table (about 0.2 ms here), so a process that
+ * meets a new busy destination on every call must not pay it every time.
+ * Without a view, held ports are simply not shared. */
+#define DUMPS_PER_SEC 64
+static _Atomic uint64_t dump_window;
+static atomic_uint dump_count;
+
+static bool dump_allowed(uint64_t now)
+{
+	uint64_t w = now / 1000000000u;
+	uint64_t cur = atomic_load(&dump_window);
+	if (cur != w && atomic_compare_exchange_strong(&dump_window, &cur, w))
+		atomic_store(&dump_count, 0);
+	return atomic_fetch_add(&dump_count, 1) < DUMPS_PER_SEC;
+}
+
+void ep_occ_begin(struct ep_occ *o, int family, const void *src,
+                  const void *dst, unsigned dport)
+{
+	memset(o, 0, sizeof(*o));
+	if (!occ.ready)
+		return;
+	size_t alen = family == AF_INET ? 4 : 16;
+	o->family = family;
+	o->dport = dport;
+	o->src_any = src == NULL;
+	if (src)
+		memcpy(o->src, src, alen);
+	memcpy(o->dst, dst, alen);
 	update_live(o);
+
+	/* An existing, fresh view means sharing can start at once. */
+	int tid = self_tid();
+	if (!lock(&occ.table_lock, tid))
+		return;
+	uint64_t now = ep_now_ns();
+	pin_view(o, false, now);
+	unlock(&occ.table_lock);
+	if (o->v && now - atomic_load(&o->v->refreshed) < VIEW_TTL_NS)
+		o->shared = true;
+	update_live(o);
+}
+
+bool ep_occ_share(struct ep_occ *o)
+{
+	if (o->shared)
+		return true;
+	if (!occ.ready)
+		return false;
+	int tid = self_tid();
+	uint64_t now = ep_now_ns();
+	if (!o->v) {
+		if (!dump_allowed(now) || !lock(&occ.table_lock, tid))
+			return false;
+		bool fresh = pin_view(o, true, now);
+		unlock(&occ.table_lock);
+		if (!o->v)
+			return false;
+		if (!refresh_view(o, tid)) {
+			if (fresh) /* never read: no knowledge */
+				atomic_store(&o->v->gen, 0);
+			ep_occ_end(o);
+			return false;
+		}
+	} else if (now - atomic_load(&o->v->refreshed) >= VIEW_TTL_NS) {
+		if (!dump_allowed(now) || !refresh_view(o, tid))
+			return false;
+	}
+	o->shared = true;
+	update_live(o);
+	return true;
 }
 
 static void update_live(struct ep_occ *o)
 {
 	uint64_t now = ep_now_ns();
+	o->use_held = map_live(&occ.held, now);
 	o->use_refused = map_live(&occ.refused, now);
 	o->use_hint = !o->brute && map_live(&occ.hint, now);
 }
@@ -377,13 +428,26 @@ uint64_t ep_occ_blocked(void *ctx, unsigned word)
 	if (!occ.ready || word >= occ.nwords)
 		return 0;
 	uint64_t w = 0;
-	if (o->v)
-		w |= atomic_load_explicit(&o->v->bits[word], memory_order_relaxed);
 	if (o->use_refused)
 		w |= atomic_load_explicit(&occ.refused.w[word], memory_order_relaxed);
+	if (!o->shared) {
+		if (o->use_held)
+			w |= atomic_load_explicit(&occ.held.w[word], memory_order_relaxed);
+		return w;
+	}
+	if (o->v)
+		w |= atomic_load_explicit(&o->v->bits[word], memory_order_relaxed);
 	if (o->use_hint)
 		w |= atomic_load_explicit(&occ.hint.w[word], memory_order_relaxed);
 	return w;
+}
+
+bool ep_occ_known_taken(struct ep_occ *o, unsigned port)
+{
+	if (!occ.ready || port < occ.low || port - occ.low >= occ.nports)
+		return false;
+	unsigned i = port - occ.low;
+	return (ep_occ_blocked(o, i / 64) >> (i % 64)) & 1;
 }
 
 void ep_occ_bind_refused(struct ep_occ *o, unsigned port)
@@ -391,11 +455,17 @@ void ep_occ_bind_refused(struct ep_occ *o, unsigned port)
 	if (!occ.ready || port < occ.low || port - occ.low >= occ.nports)
 		return;
 	uint64_t now = ep_now_ns();
-	map_touch(&occ.refused, now);
-	bit_set(occ.refused.w, port - occ.low);
-	o->use_refused = true;
-	if (++o->streak >= STREAK_FOR_HINTS && !o->hints_fresh && !o->brute &&
-	    !map_live(&occ.hint, now)) {
+	/* Refused without SO_REUSEADDR: the port has some holder.  Refused
+	 * with it: a holder that does not share. */
+	struct bitmap *m = o->shared ? &occ.refused : &occ.held;
+	map_touch(m, now);
+	bit_set(m->w, port - occ.low);
+	if (o->shared)
+		o->use_refused = true;
+	else
+		o->use_held = true;
+	if (o->shared && ++o->streak >= STREAK_FOR_HINTS && !o->hints_fresh &&
+	    !o->brute && !map_live(&occ.hint, now)) {
 		refresh_hints(o);
 		update_live(o);
 	}
@@ -410,13 +480,19 @@ void ep_occ_tuple_taken(struct ep_occ *o, unsigned port)
 
 void ep_occ_taken(struct ep_occ *o, unsigned port, struct ep_fdent *e)
 {
-	if (!o->v || port < occ.low || port - occ.low >= occ.nports)
+	if (!occ.ready || port < occ.low || port - occ.low >= occ.nports)
+		return;
+	/* Any socket holds its port against binds without SO_REUSEADDR. */
+	map_touch(&occ.held, ep_now_ns());
+	bit_set(occ.held.w, port - occ.low);
+	if (e) /* so that close() can release it */
+		e->occ_port = (uint16_t)port;
+	if (!o->v)
 		return;
 	bit_set(o->v->bits, port - occ.low);
 	if (e) {
 		e->occ_view = (uint16_t)(((unsigned char *)o->v - occ.views) / occ.view_size + 1);
 		e->occ_gen = o->gen;
-		e->occ_port = (uint16_t)port;
 	}
 }
 
@@ -424,6 +500,8 @@ bool ep_occ_retry(struct ep_occ *o)
 {
 	if (!occ.ready)
 		return false;
+	if (!o->shared)
+		return ep_occ_share(o); /* share held ports, now with a view */
 	if (o->v && !o->refreshed) {
 		/* Ports freed since the last dump (closed by other processes,
 		 * TIME_WAIT ended) become visible; learned refusals restart. */
@@ -455,13 +533,11 @@ void ep_occ_end(struct ep_occ *o)
  * abortive linger), its 4-tuple is free again at once. */
 void ep_occ_on_close(int fd, struct ep_fdent *e)
 {
-	if (!occ.ready || e->occ_view == 0 || e->occ_view > NVIEWS)
-		return;
-	struct ep_view *v = view_at(e->occ_view - 1u);
 	unsigned port = e->occ_port;
+	unsigned vi = e->occ_view;
+	e->occ_port = 0;
 	e->occ_view = 0;
-	if (atomic_load(&v->gen) != e->occ_gen || port < occ.low ||
-	    port - occ.low >= occ.nports)
+	if (!occ.ready || port < occ.low || port - occ.low >= occ.nports)
 		return;
 
 	int saved = errno;
@@ -489,8 +565,14 @@ void ep_occ_on_close(int fd, struct ep_fdent *e)
 			break;
 		}
 	}
-	if (free_now)
-		bit_clear(v->bits, port - occ.low);
+	if (free_now) {
+		bit_clear(occ.held.w, port - occ.low);
+		if (vi && vi <= NVIEWS) {
+			struct ep_view *v = view_at(vi - 1u);
+			if (atomic_load(&v->gen) == e->occ_gen)
+				bit_clear(v->bits, port - occ.low);
+		}
+	}
 	errno = saved;
 }
 

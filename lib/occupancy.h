@@ -27,6 +27,12 @@
 #include "fdtable.h"
 
 struct ep_occ {
+	int family;          /* the destination, as views key it */
+	unsigned dport;
+	bool src_any;
+	uint8_t src[16], dst[16];
+	bool shared;         /* binding with SO_REUSEADDR, guided by a view */
+	bool use_held;       /* the held map is live */
 	struct ep_view *v;   /* pinned view, or NULL */
 	uint32_t gen;        /* its generation when pinned */
 	bool refreshed;      /* the view was dumped during this call */
@@ -41,13 +47,26 @@ struct ep_occ {
 void ep_occ_init(void);
 
 /* Start a connect to DST:DPORT (network-order bytes; 4 for AF_INET, 16 for
- * AF_INET6) from SRC (NULL: the wildcard). */
+ * AF_INET6) from SRC (NULL: the wildcard).
+ *
+ * A connect starts unshared: candidates are bound WITHOUT SO_REUSEADDR, so a
+ * bind succeeds only on a port nobody holds, where no 4-tuple (TIME_WAIT
+ * included) can clash: no knowledge is needed, no dump is made.  When a
+ * candidate is held, ep_occ_share() gets the destination's view and binding
+ * switches to SO_REUSEADDR, skipping the ports the view says are taken.  A
+ * destination whose view is already fresh starts shared. */
 void ep_occ_begin(struct ep_occ *o, int family, const void *src,
                   const void *dst, unsigned dport);
+/* Switch to sharing: false when no view can be had (then held ports are
+ * not shared). */
+bool ep_occ_share(struct ep_occ *o);
 /* Ports known to be unusable for this connect, as an ep_blocked_fn for
  * ep_scan_next_unblocked() (CTX is the struct ep_occ). */
 uint64_t ep_occ_blocked(void *ctx, unsigned word);
-/* The kernel refused PORT at bind() / the 4-tuple at connect(). */
+/* Is PORT known to be unusable for this connect (as ep_occ_blocked())? */
+bool ep_occ_known_taken(struct ep_occ *o, unsigned port);
+/* The kernel refused PORT at bind() (with SO_REUSEADDR when o->shared) /
+ * the 4-tuple at connect(). */
 void ep_occ_bind_refused(struct ep_occ *o, unsigned port);
 void ep_occ_tuple_taken(struct ep_occ *o, unsigned port);
 /* The connect on PORT went ahead; E (may be NULL) is the fd's cache entry,

@@ -148,7 +148,7 @@ int ep_w_close(int fd)
 	if (ep_log_is_private_fd(fd))
 		return ebadf(); /* without ephport this fd would not exist */
 	struct ep_fdent *e = ep_fd_peek(fd);
-	if (e && e->occ_view && ep_fd_trylock(e)) {
+	if (e && e->occ_port && ep_fd_trylock(e)) {
 		ep_occ_on_close(fd, e);
 		ep_fd_unlock(e);
 	}
