@@ -36,6 +36,8 @@
 #define VIEW_TTL_NS 1000000000ull  /* a view is re-read after 1 s */
 #define MAP_TTL_NS 1000000000ull   /* refused/hint maps expire after 1 s */
 #define STREAK_FOR_HINTS 8         /* bind refusals before a range dump */
+#define RETRY_REFRESH_NS 20000000ull /* an exhausted scan re-reads a view
+                                        older than 20 ms */
 #define TW_LEN_MS 60000u           /* TCP_TIMEWAIT_LEN */
 #define TW_REUSE_DELAY_MS 1000u    /* net.ipv4.tcp_tw_reuse_delay default */
 
@@ -502,7 +504,8 @@ bool ep_occ_retry(struct ep_occ *o)
 		return false;
 	if (!o->shared)
 		return ep_occ_share(o); /* share held ports, now with a view */
-	if (o->v && !o->refreshed) {
+	if (o->v && !o->refreshed &&
+	    ep_now_ns() - atomic_load(&o->v->refreshed) >= RETRY_REFRESH_NS) {
 		/* Ports freed since the last dump (closed by other processes,
 		 * TIME_WAIT ended) become visible; learned refusals restart. */
 		atomic_store(&occ.refused.stamp, 0);
