@@ -16,8 +16,10 @@ MANDIR    := $(PREFIX)/share/man
 PKGDIR    := $(LIBDIR)/pkgconfig
 
 CC        ?= cc
-B         := build
 SAN       ?=
+comma     := ,
+# Sanitizer builds live beside the normal one: build-address-undefined, ...
+B         := build$(if $(SAN),-$(subst $(comma),-,$(SAN)))
 OPT       ?= -O2
 WARN      := -Wall -Wextra -Werror
 CSTD      := -std=gnu11
@@ -93,7 +95,7 @@ $(B)/lib $(B)/pure $(B)/tools $(B)/tests $(B)/demo $(B)/bench:
 # The test runner builds what the tests need and runs every test program;
 # each prints cmocka's summary, the runner prints the total.
 check: all $(TEST_BINS)
-	@B=$(B) SAN=$(SAN) tests/run.sh $(TEST_BINS)
+	@B=$(B) SAN=$(SAN) CC=$(CC) tests/run.sh $(TEST_BINS)
 
 demo: all
 	@demo/run.sh $(B)
