@@ -289,19 +289,23 @@ static int try_port(struct call *c, struct ep_occ *o, struct sockaddr_storage *s
 			errno = err;
 			return 1;
 		}
-		c->rec.collisions++;
 		bool was_shared = o->shared;
 		ep_occ_bind_refused(o, port);
 		/* Held by someone: it may still be shareable for this
-		 * destination, which only a view can tell. */
-		if (was_shared || err != EADDRINUSE || !ep_occ_share(o))
+		 * destination, which only a view can tell.  (One candidate
+		 * is one collision, however many binds it took.) */
+		if (was_shared || err != EADDRINUSE || !ep_occ_share(o)) {
+			c->rec.collisions++;
 			return 0;
+		}
 		if (!set_reuse(c, true)) {
 			*why = "proto"; /* a socket that refuses SO_REUSEADDR */
 			return -1;
 		}
-		if (ep_occ_known_taken(o, port))
+		if (ep_occ_known_taken(o, port)) {
+			c->rec.collisions++;
 			return 0;
+		}
 	}
 	uint64_t t1 = ep_now_ns();
 	c->rec.select_ns = t1 - c->t0;
@@ -462,6 +466,29 @@ static struct ep_fdent *matching_entry(int fd)
 	return e;
 }
 
+/* A TCP socket the library did not see created (inherited, made with raw
+ * syscalls, or its entry was busy): start an entry for it now, so that the
+ * SO_REUSEADDR ephport may leave on still reads as the program set it.  Its
+ * options are unknown: a respawn copies them from the kernel instead. */
+static struct ep_fdent *adopt_entry(int fd, int domain)
+{
+	struct ep_fdent *e = ep_fd_get(fd);
+	if (!e || !ep_fd_trylock(e))
+		return NULL;
+	uint64_t cookie = 0;
+	socklen_t len = sizeof(cookie);
+	int on = 0;
+	if (syscall(SYS_getsockopt, fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) < 0 ||
+	    sys_getsockopt_int(fd, SOL_SOCKET, SO_REUSEADDR, &on) < 0) {
+		ep_fd_unlock(e);
+		return NULL;
+	}
+	ep_fd_reset(e, cookie, domain, SOCK_STREAM, IPPROTO_TCP);
+	e->reuse_user = on != 0;
+	e->opts_overflow = true;
+	return e;
+}
+
 int ep_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	const struct ep_real *R = ep_real();
@@ -494,6 +521,8 @@ int ep_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	} else if (sys_getsockopt_int(fd, SOL_SOCKET, SO_PROTOCOL, &c.kind.protocol) < 0) {
 		errno = saved;
 		return R->connect(fd, addr, len);
+	} else if (c.kind.protocol == IPPROTO_TCP) {
+		c.ent = adopt_entry(fd, c.kind.domain);
 	}
 	c.kind.type = SOCK_STREAM; /* TCP's; only TCP sockets are ever respawned */
 	bool logging = ep_log_enabled();
