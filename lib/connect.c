@@ -47,6 +47,7 @@ struct call {
 	struct ep_fdent *ent;          /* locked and matching, or NULL */
 	bool reuse_user;               /* the program's SO_REUSEADDR */
 	bool reuse_now;                /* the kernel's, as this call left it */
+	bool reuseport_user, reuseport_now; /* the same for SO_REUSEPORT */
 	uint64_t t0;
 	struct ep_record rec;
 };
@@ -181,13 +182,29 @@ static uint64_t port_offset(const struct call *c, const struct sockaddr_storage 
  * share the port), and getsockopt() keeps answering the program's value. */
 static bool learn_reuse(struct call *c)
 {
-	int on = 0;
+	int on = 0, port_on = 0;
 	if (c->ent)
 		on = c->ent->reuse_user;
 	else if (sys_getsockopt_int(c->fd, SOL_SOCKET, SO_REUSEADDR, &on) < 0)
 		return false;
+	/* SO_REUSEPORT would let the first bind share a port too. */
+	if (c->ent && !c->ent->opts_overflow)
+		ep_fd_find_opt_int(c->ent, SOL_SOCKET, SO_REUSEPORT, &port_on);
+	else if (sys_getsockopt_int(c->fd, SOL_SOCKET, SO_REUSEPORT, &port_on) < 0)
+		port_on = 0;
 	c->reuse_user = on != 0;
 	c->reuse_now = c->reuse_user;
+	c->reuseport_user = c->reuseport_now = port_on != 0;
+	return true;
+}
+
+static bool set_reuseport(struct call *c, bool on)
+{
+	if (c->reuseport_now == on)
+		return true;
+	if (sys_setsockopt_int(c->fd, SOL_SOCKET, SO_REUSEPORT, on) < 0)
+		return false;
+	c->reuseport_now = on;
 	return true;
 }
 
@@ -203,8 +220,11 @@ static bool set_reuse(struct call *c, bool on)
 
 /* The call is over: on a connected (or connecting) socket SO_REUSEADDR
  * stays on; otherwise the program's value is put back. */
+static bool set_reuseport(struct call *c, bool on);
+
 static void settle_reuse(struct call *c, bool connected)
 {
+	set_reuseport(c, c->reuseport_user);
 	if (!connected)
 		set_reuse(c, c->reuse_user);
 	else
@@ -222,9 +242,11 @@ static int respawn(struct call *c)
 		rebind = (const struct sockaddr *)&c->local;
 	if (ep_respawn(c->fd, &c->kind, c->ent, rebind, sa_len(c->kind.domain)) < 0)
 		return -1;
-	/* Options were replayed (or copied): assume nothing about the flag. */
+	/* Options were replayed (or copied): assume nothing about the flags. */
 	c->reuse_now = !c->reuse_user;
 	set_reuse(c, c->reuse_user);
+	c->reuseport_now = !c->reuseport_user;
+	set_reuseport(c, c->reuseport_user);
 	if (c->ent) {
 		uint64_t cookie = 0;
 		socklen_t len = sizeof(cookie);
@@ -273,6 +295,13 @@ static int try_port(struct call *c, struct ep_occ *o, struct sockaddr_storage *s
 	const struct ep_real *R = ep_real();
 
 	sa_set_port(src, port);
+	/* First without SO_REUSEADDR (nor the program's SO_REUSEPORT): the
+	 * bind then succeeds only on a port nobody holds. */
+	bool shared = false;
+	if (!set_reuse(c, false) || !set_reuseport(c, false)) {
+		*why = "proto"; /* a socket that refuses the options */
+		return -1;
+	}
 	while (syscall(SYS_bind, c->fd, src, sa_len(c->kind.domain)) < 0) {
 		int err = errno;
 		if (err == EINVAL) { /* bound meanwhile by another thread */
@@ -289,24 +318,22 @@ static int try_port(struct call *c, struct ep_occ *o, struct sockaddr_storage *s
 			errno = err;
 			return 1;
 		}
-		bool was_shared = o->shared;
-		ep_occ_bind_refused(o, port);
-		/* Held by someone: it may still be shareable for this
-		 * destination, which only a view can tell.  (One candidate
-		 * is one collision, however many binds it took.) */
-		if (was_shared || err != EADDRINUSE || !ep_occ_share(o)) {
+		ep_occ_bind_refused(o, port, shared);
+		/* Held by someone.  Shared only if the kernel says this very
+		 * 4-tuple is free (or a TIME_WAIT it would reuse itself).
+		 * One candidate is one collision, however many binds. */
+		if (shared || err != EADDRINUSE ||
+		    ep_occ_verify(o, port) != EP_TUPLE_FREE) {
 			c->rec.collisions++;
 			return 0;
 		}
 		if (!set_reuse(c, true)) {
-			*why = "proto"; /* a socket that refuses SO_REUSEADDR */
+			*why = "proto";
 			return -1;
 		}
-		if (ep_occ_known_taken(o, port)) {
-			c->rec.collisions++;
-			return 0;
-		}
+		shared = true;
 	}
+	set_reuseport(c, c->reuseport_user);
 	uint64_t t1 = ep_now_ns();
 	c->rec.select_ns = t1 - c->t0;
 	*rc = R->connect(c->fd, (const struct sockaddr *)&c->dst, c->ulen);
@@ -328,10 +355,6 @@ static int try_port(struct call *c, struct ep_occ *o, struct sockaddr_storage *s
 			*rc = -1;
 			errno = EADDRNOTAVAIL;
 			return 1;
-		}
-		if (!set_reuse(c, o->shared)) {
-			*why = "proto";
-			return -1;
 		}
 		return 0;
 	}
@@ -362,22 +385,20 @@ static int choose_and_connect(struct call *c)
 	if (!learn_reuse(c))
 		goto passthrough;
 	occ_begin(&occ, c, &src);
-	if (!set_reuse(c, occ.shared)) {
-		ep_occ_end(&occ);
-		goto passthrough;
-	}
 
+	/* A rescan (after new knowledge) walks the same order again: tries is
+	 * the furthest any scan went down it, not their sum. */
 	do {
-		if (!set_reuse(c, occ.shared))
-			break;
+		unsigned examined = 0;
 		ep_scan_begin(&scan, &ep_g.alloc, offset, rnd);
 		for (;;) {
 			unsigned skipped = 0;
 			unsigned port = ep_scan_next_unblocked(&scan, ep_occ_blocked, &occ, &skipped);
-			c->rec.tries += skipped;
+			examined += skipped + (port != 0);
+			if (examined > c->rec.tries)
+				c->rec.tries = examined;
 			if (!port)
 				break;
-			c->rec.tries++;
 			int r = try_port(c, &occ, &src, port, &rc, &why);
 			if (r > 0) {
 				err = errno;

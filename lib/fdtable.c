@@ -159,6 +159,27 @@ int ep_fd_each_opt(const struct ep_fdent *e, ep_opt_fn fn, void *ctx)
 	return 0;
 }
 
+struct find_ctx {
+	int level, name, *val, found;
+};
+
+static int find_one(int level, int name, const void *val, unsigned len, void *ctx)
+{
+	struct find_ctx *f = ctx;
+	if (level == f->level && name == f->name && len >= sizeof(int)) {
+		memcpy(f->val, val, sizeof(int));
+		f->found = 1;
+	}
+	return 0;
+}
+
+int ep_fd_find_opt_int(const struct ep_fdent *e, int level, int name, int *val)
+{
+	struct find_ctx f = {level, name, val, 0};
+	ep_fd_each_opt(e, find_one, &f);
+	return f.found;
+}
+
 void ep_fd_atfork_child(void)
 {
 	if (atomic_load_explicit(&locks_held, memory_order_relaxed) == 0)

@@ -58,6 +58,9 @@ typedef int (*ep_opt_fn)(int level, int name, const void *val, unsigned len,
                          void *ctx);
 int ep_fd_each_opt(const struct ep_fdent *e, ep_opt_fn fn, void *ctx);
 
+/* The last value recorded for an int option; 1 when found. */
+int ep_fd_find_opt_int(const struct ep_fdent *e, int level, int name, int *val);
+
 /* After fork(): the child has one thread, so no lock can be legitimately
  * held; release any that a parent thread held at the time of the fork. */
 void ep_fd_atfork_child(void);

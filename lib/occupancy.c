@@ -36,6 +36,7 @@
 #define VIEW_TTL_NS 1000000000ull  /* a view is re-read after 1 s */
 #define MAP_TTL_NS 1000000000ull   /* refused/hint maps expire after 1 s */
 #define STREAK_FOR_HINTS 8         /* bind refusals before a range dump */
+#define STREAK_FOR_VIEW 4          /* held ports before a view is made */
 #define RETRY_REFRESH_NS 20000000ull /* an exhausted scan re-reads a view
                                         older than 20 ms */
 #define TW_LEN_MS 60000u           /* TCP_TIMEWAIT_LEN */
@@ -452,25 +453,91 @@ bool ep_occ_known_taken(struct ep_occ *o, unsigned port)
 	return (ep_occ_blocked(o, i / 64) >> (i % 64)) & 1;
 }
 
-void ep_occ_bind_refused(struct ep_occ *o, unsigned port)
+void ep_occ_bind_refused(struct ep_occ *o, unsigned port, bool with_reuse)
 {
 	if (!occ.ready || port < occ.low || port - occ.low >= occ.nports)
 		return;
 	uint64_t now = ep_now_ns();
 	/* Refused without SO_REUSEADDR: the port has some holder.  Refused
 	 * with it: a holder that does not share. */
-	struct bitmap *m = o->shared ? &occ.refused : &occ.held;
+	struct bitmap *m = with_reuse ? &occ.refused : &occ.held;
 	map_touch(m, now);
 	bit_set(m->w, port - occ.low);
-	if (o->shared)
+	if (with_reuse)
 		o->use_refused = true;
 	else
 		o->use_held = true;
-	if (o->shared && ++o->streak >= STREAK_FOR_HINTS && !o->hints_fresh &&
-	    !o->brute && !map_live(&occ.hint, now)) {
+	++o->streak;
+	if (!o->shared && o->streak >= STREAK_FOR_VIEW)
+		ep_occ_share(o); /* a run of held ports: learn them at once */
+	else if (o->shared && with_reuse && o->streak >= STREAK_FOR_HINTS &&
+	         !o->hints_fresh && !o->brute && !map_live(&occ.hint, now)) {
 		refresh_hints(o);
 		update_live(o);
 	}
+}
+
+/* The source address the kernel's route lookup picks for the destination:
+ * what a connected UDP socket is given. */
+static bool route_source(struct ep_occ *o)
+{
+	int fd = (int)syscall(SYS_socket, o->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	socklen_t len;
+	if (o->family == AF_INET) {
+		struct sockaddr_in *in = (void *)&ss;
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)o->dport);
+		memcpy(&in->sin_addr, o->dst, 4);
+		len = sizeof(*in);
+	} else {
+		struct sockaddr_in6 *in6 = (void *)&ss;
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)o->dport);
+		memcpy(&in6->sin6_addr, o->dst, 16);
+		len = sizeof(*in6);
+	}
+	bool ok = syscall(SYS_connect, fd, &ss, len) == 0;
+	len = sizeof(ss);
+	ok = ok && syscall(SYS_getsockname, fd, &ss, &len) == 0;
+	syscall(SYS_close, fd);
+	if (!ok)
+		return false;
+	if (o->family == AF_INET)
+		memcpy(o->rsrc, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+	else
+		memcpy(o->rsrc, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+	return true;
+}
+
+enum ep_verdict ep_occ_verify(struct ep_occ *o, unsigned port)
+{
+	if (!occ.ready)
+		return EP_TUPLE_UNKNOWN;
+	int saved = errno;
+	if (!o->have_rsrc) {
+		if (!o->src_any)
+			memcpy(o->rsrc, o->src, 16);
+		else if (!route_source(o)) {
+			errno = saved;
+			return EP_TUPLE_UNKNOWN;
+		}
+		o->have_rsrc = true;
+	}
+	struct ep_diag_sock s;
+	int rc = ep_diag_lookup(o->family, o->rsrc, port, o->dst, o->dport, &s);
+	errno = saved;
+	if (rc < 0)
+		return EP_TUPLE_UNKNOWN;
+	if (rc == 0 || s.state == TCP_LISTEN ||
+	    (s.state == TCP_TIME_WAIT && tw_reusable(&s)))
+		return EP_TUPLE_FREE;
+	if (o->v && port >= occ.low && port - occ.low < occ.nports)
+		bit_set(o->v->bits, port - occ.low);
+	return EP_TUPLE_TAKEN;
 }
 
 void ep_occ_tuple_taken(struct ep_occ *o, unsigned port)
@@ -503,7 +570,7 @@ bool ep_occ_retry(struct ep_occ *o)
 	if (!occ.ready)
 		return false;
 	if (!o->shared)
-		return ep_occ_share(o); /* share held ports, now with a view */
+		return ep_occ_share(o); /* held ports, now told apart by a view */
 	if (o->v && !o->refreshed &&
 	    ep_now_ns() - atomic_load(&o->v->refreshed) >= RETRY_REFRESH_NS) {
 		/* Ports freed since the last dump (closed by other processes,
@@ -534,6 +601,41 @@ void ep_occ_end(struct ep_occ *o)
 /* A socket ephport connected is being closed.  Unless it is about to enter
  * TIME_WAIT (an active close of an established connection without an
  * abortive linger), its 4-tuple is free again at once. */
+/* Clear bit I in every view of FD's destination. */
+static void release_in_views(int fd, unsigned i)
+{
+	struct sockaddr_storage peer;
+	socklen_t len = sizeof(peer);
+	if (syscall(SYS_getpeername, fd, &peer, &len) < 0)
+		return;
+	int family;
+	unsigned dport;
+	const uint8_t *dst;
+	if (peer.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)&peer;
+		family = AF_INET;
+		dport = ntohs(in->sin_port);
+		dst = (const uint8_t *)&in->sin_addr;
+	} else if (peer.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)&peer;
+		bool mapped = IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr);
+		family = mapped ? AF_INET : AF_INET6;
+		dport = ntohs(in6->sin6_port);
+		dst = in6->sin6_addr.s6_addr + (mapped ? 12 : 0);
+	} else {
+		return;
+	}
+	if (!lock(&occ.table_lock, self_tid()))
+		return;
+	for (unsigned k = 0; k < NVIEWS; k++) {
+		struct ep_view *v = view_at(k);
+		if (atomic_load(&v->gen) && v->family == family && v->dport == dport &&
+		    memcmp(v->dst, dst, family == AF_INET ? 4 : 16) == 0)
+			bit_clear(v->bits, i);
+	}
+	unlock(&occ.table_lock);
+}
+
 void ep_occ_on_close(int fd, struct ep_fdent *e)
 {
 	unsigned port = e->occ_port;
@@ -575,6 +677,8 @@ void ep_occ_on_close(int fd, struct ep_fdent *e)
 			if (atomic_load(&v->gen) == e->occ_gen)
 				bit_clear(v->bits, port - occ.low);
 		}
+		/* Views made after the connect know the port from a dump. */
+		release_in_views(fd, port - occ.low);
 	}
 	errno = saved;
 }

@@ -31,7 +31,9 @@ struct ep_occ {
 	unsigned dport;
 	bool src_any;
 	uint8_t src[16], dst[16];
-	bool shared;         /* binding with SO_REUSEADDR, guided by a view */
+	bool have_rsrc;      /* rsrc holds the source the route picks */
+	uint8_t rsrc[16];
+	bool shared;         /* a fresh view guides the scan */
 	bool use_held;       /* the held map is live */
 	struct ep_view *v;   /* pinned view, or NULL */
 	uint32_t gen;        /* its generation when pinned */
@@ -49,25 +51,32 @@ void ep_occ_init(void);
 /* Start a connect to DST:DPORT (network-order bytes; 4 for AF_INET, 16 for
  * AF_INET6) from SRC (NULL: the wildcard).
  *
- * A connect starts unshared: candidates are bound WITHOUT SO_REUSEADDR, so a
- * bind succeeds only on a port nobody holds, where no 4-tuple (TIME_WAIT
- * included) can clash: no knowledge is needed, no dump is made.  When a
- * candidate is held, ep_occ_share() gets the destination's view and binding
- * switches to SO_REUSEADDR, skipping the ports the view says are taken.  A
- * destination whose view is already fresh starts shared. */
+ * Every candidate is first bound WITHOUT SO_REUSEADDR, so a bind succeeds
+ * only on a port nobody holds, where no 4-tuple (TIME_WAIT included) can
+ * clash: no knowledge is needed.  A held port is shared (bound again with
+ * SO_REUSEADDR) only after ep_occ_verify() has asked the kernel about that
+ * very 4-tuple.  Views only make the scan fast: a destination whose view is
+ * fresh skips the ports it knows are taken, without a syscall; without a
+ * view, ports this process saw held are skipped, and a run of held ports
+ * makes a view (ep_occ_share()). */
 void ep_occ_begin(struct ep_occ *o, int family, const void *src,
                   const void *dst, unsigned dport);
-/* Switch to sharing: false when no view can be had (then held ports are
- * not shared). */
+/* Get a fresh view for this destination: false when none can be had. */
 bool ep_occ_share(struct ep_occ *o);
 /* Ports known to be unusable for this connect, as an ep_blocked_fn for
  * ep_scan_next_unblocked() (CTX is the struct ep_occ). */
 uint64_t ep_occ_blocked(void *ctx, unsigned word);
+/* A candidate bound without SO_REUSEADDR was refused: someone holds the
+ * port.  Ask the kernel whether the 4-tuple to this destination is free
+ * (no socket, a listener, or a TIME_WAIT the kernel itself would reuse). */
+enum ep_verdict { EP_TUPLE_FREE, EP_TUPLE_TAKEN, EP_TUPLE_UNKNOWN };
+enum ep_verdict ep_occ_verify(struct ep_occ *o, unsigned port);
+
 /* Is PORT known to be unusable for this connect (as ep_occ_blocked())? */
 bool ep_occ_known_taken(struct ep_occ *o, unsigned port);
 /* The kernel refused PORT at bind() (with SO_REUSEADDR when o->shared) /
  * the 4-tuple at connect(). */
-void ep_occ_bind_refused(struct ep_occ *o, unsigned port);
+void ep_occ_bind_refused(struct ep_occ *o, unsigned port, bool with_reuse);
 void ep_occ_tuple_taken(struct ep_occ *o, unsigned port);
 /* The connect on PORT went ahead; E (may be NULL) is the fd's cache entry,
  * which remembers it so that close() can release it. */

@@ -149,6 +149,64 @@ out:
 	return rc;
 }
 
+static void copy_one(const struct ep_diag_sock *s, void *ctx)
+{
+	*(struct ep_diag_sock *)ctx = *s;
+}
+
+int ep_diag_lookup(int family, const void *src, unsigned sport,
+                   const void *dst, unsigned dport, struct ep_diag_sock *out)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 req;
+	} msg;
+	unsigned char buf[1024] __attribute__((aligned(8)));
+	size_t alen = family == AF_INET ? 4 : 16;
+	int count = 0, rc;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.nlh.nlmsg_len = sizeof(msg);
+	msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	msg.nlh.nlmsg_flags = NLM_F_REQUEST;
+	msg.req.sdiag_family = (uint8_t)family;
+	msg.req.sdiag_protocol = IPPROTO_TCP;
+	msg.req.idiag_states = ~0u;
+	msg.req.id.idiag_sport = htons((uint16_t)sport);
+	msg.req.id.idiag_dport = htons((uint16_t)dport);
+	memcpy(msg.req.id.idiag_src, src, alen);
+	memcpy(msg.req.id.idiag_dst, dst, alen);
+	msg.req.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+	msg.req.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+
+	int nl = (int)syscall(SYS_socket, AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC,
+	                      NETLINK_SOCK_DIAG);
+	if (nl < 0)
+		return -errno;
+	struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+	if (syscall(SYS_sendto, nl, &msg, sizeof(msg), 0, &kernel, sizeof(kernel)) !=
+	    (long)sizeof(msg)) {
+		rc = -errno;
+		goto out;
+	}
+	ssize_t n;
+	do
+		n = syscall(SYS_recvfrom, nl, buf, sizeof(buf), 0, NULL, NULL);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		rc = n < 0 ? -errno : -EPROTO;
+		goto out;
+	}
+	rc = parse(buf, (size_t)n, &count, copy_one, out);
+	if (rc == -ENOENT)
+		rc = 0; /* no such socket */
+	else if (rc >= 0)
+		rc = count > 0;
+out:
+	syscall(SYS_close, nl);
+	return rc;
+}
+
 void ep_diag_atfork_child(void)
 {
 	atomic_store(&rx_busy, 0);

@@ -28,6 +28,14 @@ struct ep_diag_query {
  * of sockets seen, or -errno (no netlink, inet_diag missing, seccomp...). */
 int ep_diag_dump(const struct ep_diag_query *q, ep_diag_fn fn, void *ctx);
 
+/* Look up one 4-tuple (the kernel's hash lookup, no table walk): the
+ * connection from SRC:SPORT to DST:DPORT, established or in TIME_WAIT.
+ * Returns 1 and fills *OUT when such a socket exists, 0 when none does,
+ * -errno when the kernel cannot be asked.  (The kernel may answer with a
+ * listener on SPORT instead; OUT->state says so.) */
+int ep_diag_lookup(int family, const void *src, unsigned sport,
+                   const void *dst, unsigned dport, struct ep_diag_sock *out);
+
 /* After fork(): the receive buffer is free in the child. */
 void ep_diag_atfork_child(void);
 
