@@ -51,6 +51,9 @@ struct ep_view {
 	unsigned dport;
 	bool src_any;
 	uint8_t src[16], dst[16];
+	/* The source the route picks (for exact lookups), once learned. */
+	_Atomic uint32_t rsrc_gen; /* == gen when rsrc is valid */
+	uint8_t rsrc[16];
 	_Atomic uint64_t bits[]; /* nwords */
 };
 
@@ -519,9 +522,20 @@ enum ep_verdict ep_occ_verify(struct ep_occ *o, unsigned port)
 		return EP_TUPLE_UNKNOWN;
 	int saved = errno;
 	if (!o->have_rsrc) {
-		if (!o->src_any)
+		struct ep_view *v = o->v;
+		if (!o->src_any) {
 			memcpy(o->rsrc, o->src, 16);
-		else if (!route_source(o)) {
+		} else if (v && atomic_load(&v->rsrc_gen) == o->gen) {
+			memcpy(o->rsrc, v->rsrc, 16); /* written before rsrc_gen */
+		} else if (route_source(o)) {
+			if (v && lock(&occ.table_lock, self_tid())) {
+				if (atomic_load(&v->rsrc_gen) != o->gen) {
+					memcpy(v->rsrc, o->rsrc, 16);
+					atomic_store(&v->rsrc_gen, o->gen);
+				}
+				unlock(&occ.table_lock);
+			}
+		} else {
 			errno = saved;
 			return EP_TUPLE_UNKNOWN;
 		}
@@ -537,6 +551,12 @@ enum ep_verdict ep_occ_verify(struct ep_occ *o, unsigned port)
 		return EP_TUPLE_FREE;
 	if (o->v && port >= occ.low && port - occ.low < occ.nports)
 		bit_set(o->v->bits, port - occ.low);
+	/* A view that keeps missing taken 4-tuples is out of date (sockets
+	 * made since its dump): read it again rather than pay for each. */
+	if (o->shared && ++o->misses >= STREAK_FOR_VIEW && !o->refreshed &&
+	    ep_now_ns() - atomic_load(&o->v->refreshed) >= RETRY_REFRESH_NS &&
+	    dump_allowed(ep_now_ns()))
+		refresh_view(o, self_tid());
 	return EP_TUPLE_TAKEN;
 }
 

@@ -43,6 +43,7 @@ struct ep_occ {
 	bool use_refused;    /* the refused map is live */
 	bool use_hint;       /* the hint map is live */
 	unsigned streak;     /* consecutive bind refusals */
+	unsigned misses;     /* taken 4-tuples the view did not know */
 };
 
 /* Set up for the configured range (at library set-up). */
