@@ -1,0 +1,359 @@
+#!/usr/bin/env bash
+# End-to-end tests of the `ephport` command on hand-written logs: report
+# (normal records, malformed lines, empty files, stdin, filters, --json),
+# check (good and bad environments), run (refused options, exit status,
+# signals, LD_PRELOAD, warnings) and make install / uninstall.
+# Records written by the real library are tested in cli_preload.test.sh.
+# Exit 0 pass, 77 skip (with the reason), anything else fail.
+set -u
+top=${EPHPORT_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
+cd "$top" || exit 1
+B=${B:-build}
+case $B in /*) bdir=$B ;; *) bdir=$top/$B ;; esac
+eph=$bdir/ephport
+fails=0
+checks=0
+
+say() { printf 'cli.test: %s\n' "$*"; }
+bad() { say "FAIL: $*"; fails=$((fails + 1)); }
+# ok NAME COMMAND...: the command must succeed.
+ok() { local n=$1; shift; checks=$((checks + 1)); "$@" || bad "$n"; }
+# eq NAME GOT WANT
+eq() {
+	checks=$((checks + 1))
+	[ "$2" = "$3" ] || bad "$1: got [$2], want [$3]"
+}
+has() { # has NAME HAYSTACK NEEDLE
+	checks=$((checks + 1))
+	case $2 in *"$3"*) ;; *) bad "$1: [$3] not in output:"; printf '%s\n' "$2" | sed 's/^/    | /' ;; esac
+}
+
+[ -x "$eph" ] || { say "FAIL: $eph not built"; exit 1; }
+PY=$(command -v python3 || true)
+
+tmp=$(mktemp -d /tmp/ephport-cli-test.XXXXXX) || exit 1
+bg=
+cleanup() {
+	[ -n "$bg" ] && kill "$bg" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# ---- fixtures ----------------------------------------------------------------
+# Six records whose summary is known by hand: total_ns 10..60 µs, select_ns
+# 0..6 µs, three destinations (one IPv6), source port 40004 used twice.
+good=$tmp/good.jsonl
+rec() { # ts pid comm family dst dport sport strategy extra tries coll sel con tot result errno
+	printf '{"v":1,"ts":%s,"pid":%s,"tid":%s,"comm":"%s","fd":5,"proto":"tcp","family":"%s","src":"","sport":%s,"dst":"%s","dport":%s,"strategy":"%s",%s"blocking":false,"tries":%s,"collisions":%s,"select_ns":%s,"connect_ns":%s,"total_ns":%s,"result":"%s","errno":%s}\n' \
+		"$1" "$2" "$2" "$3" "$4" "$7" "$5" "$6" "$8" "$9" "${10}" "${11}" "${12}" "${13}" "${14}" "${15}" "${16}"
+}
+{
+	rec 1700000000.000000 100 curl ipv4 10.0.0.1 80 40000 kernel '' 1 0 1000 9000 10000 ok 0
+	rec 1700000001.000000 100 curl ipv4 10.0.0.1 80 40002 kernel '' 2 1 2000 18000 20000 EINPROGRESS 115
+	rec 1700000002.000000 200 python3 ipv6 2001:db8::1 443 40004 kernel '' 1 0 3000 27000 30000 ECONNREFUSED 111
+	rec 1700000003.000000 200 python3 ipv6 2001:db8::1 443 40004 kernel '' 3 2 4000 36000 40000 ok 0
+	rec 1700000004.000000 300 nginx ipv4 10.0.0.2 8080 5001 passthrough '"reason":"bound",' 0 0 0 50000 50000 ETIMEDOUT 110
+	rec 1700000005.000000 300 nginx ipv4 10.0.0.1 80 40006 kernel '"fallback":true,' 8 8 6000 54000 60000 EADDRNOTAVAIL 99
+} >"$good"
+
+# The same records among lines that must be skipped, ending with a line cut
+# short as by a crash.
+messy=$tmp/messy.jsonl
+{
+	echo 'ephport: some foreign text that is not JSON'
+	head -n 3 "$good"
+	echo '{"v":1,"ts":"yesterday","pid":1,"comm":"x"}'
+	echo '[1,2,3]'
+	echo
+	tail -n 3 "$good"
+	sed -n 1p "$good" | sed 's/"total_ns":10000,//'
+	sed -n 2p "$good" | sed 's/"tries":2/"tries":"2"/'
+	printf '%s' "$(sed -n 3p "$good" | cut -c1-120)"
+} >"$messy"
+: >"$tmp/empty.jsonl"
+
+json_get() { # json_get FILE EXPR: print EXPR evaluated on the parsed JSON as d
+	"$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+# ---- basics -----------------------------------------------------------------------
+out=$("$eph" --version); eq "--version" "$?" 0
+eq "--version is the Makefile's VERSION" "$out" "ephport $(sed -n 's/^VERSION *:= *//p' Makefile)"
+ok "--help" "$eph" --help >/dev/null
+ok "run --help" "$eph" run --help >/dev/null
+ok "report --help" "$eph" report --help >/dev/null
+ok "check --help" "$eph" check --help >/dev/null
+"$eph" >/dev/null 2>&1; eq "no command" "$?" 2
+"$eph" frobnicate >/dev/null 2>&1; eq "unknown command" "$?" 2
+
+# ---- report: normal records ----------------------------------------------------------
+out=$("$eph" report "$good" 2>"$tmp/err"); rc=$?
+eq "report rc" "$rc" 0
+eq "report: clean input, quiet stderr" "$(cat "$tmp/err")" ""
+has "report records" "$out" "records:    6 (6 lines read, 0 malformed, 0 filtered out)"
+has "report span" "$out" "time span:  5.000000 s"
+has "report calls/s" "$out" "calls/s:    1.2"
+has "report ok" "$out" "  ok                        2   33.33%"
+has "report EINPROGRESS" "$out" "  EINPROGRESS               1   16.67%"
+has "report errno names" "$out" "  EADDRNOTAVAIL             1   16.67%"
+has "report errors" "$out" "  errors                    3   50.00%"
+has "report reason" "$out" "    bound                   1   16.67%  (passthrough reason)"
+has "report fallback" "$out" "  fallback                  1   16.67%"
+has "report pct header" "$out" "latency         p50       p90       p99     p99.9       max"
+has "report total row" "$out" "  total      30.0µs    60.0µs    60.0µs    60.0µs    60.0µs"
+has "report select row" "$out" "  select     2.00µs    6.00µs    6.00µs    6.00µs    6.00µs"
+has "report hist header" "$out" "     usecs               : count     distribution"
+has "report hist 8-15" "$out" "         8 -> 15         : 1        |**************                          |"
+has "report hist 16-31" "$out" "        16 -> 31         : 2        |***************************             |"
+has "report hist 32-63" "$out" "        32 -> 63         : 3        |****************************************|"
+has "report hist footer" "$out" "avg = 35 usecs, total: 210 usecs, count: 6"
+has "report tries" "$out" "avg 2.50, max 8"
+has "report tries 8-15" "$out" "         8 -> 15         : 1 "
+has "report parity" "$out" "even 5 (100.00%), odd 0 (0.00%)"
+has "report dest v4" "$out" "  10.0.0.1:80                3        1     20.0µs     60.0µs         8"
+has "report dest v6" "$out" "  [2001:db8::1]:443          2        1     30.0µs     40.0µs         3"
+has "report ports" "$out" "source ports: 5 distinct, lowest 5001, highest 40006"
+has "report most reused" "$out" "most reused:  40004 (2 calls)"
+
+out=$("$eph" report -p 50,95,99.99 "$good")
+has "report -p header" "$out" "p50       p95    p99.99       max"
+"$eph" report -p 50,abc "$good" >/dev/null 2>"$tmp/err"; eq "report bad -p rc" "$?" 2
+has "report bad -p message" "$(cat "$tmp/err")" '"50,abc"'
+"$eph" report --bogus "$good" >/dev/null 2>&1; eq "report unknown option" "$?" 2
+
+out=$("$eph" report -n 1 "$good")
+has "report -n 1" "$out" "destinations: 3, top 1 by calls"
+
+# ---- report: malformed lines, empty input, stdin, missing files -----------------------
+out=$("$eph" report "$messy" 2>"$tmp/err"); rc=$?
+eq "messy rc" "$rc" 0
+has "messy records" "$out" "records:    6 (12 lines read, 6 malformed, 0 filtered out)"
+has "messy stderr" "$(cat "$tmp/err")" "skipped 6 malformed lines (first: $messy:1)"
+has "messy same summary" "$out" "  total      30.0µs    60.0µs    60.0µs    60.0µs    60.0µs"
+
+out=$("$eph" report "$tmp/empty.jsonl" 2>&1); rc=$?
+eq "empty rc" "$rc" 0
+has "empty message" "$out" "no records"
+
+out=$("$eph" report - <"$good"); eq "stdin rc" "$?" 0
+has "stdin records" "$out" "records:    6 (6 lines read"
+out=$(cat "$good" "$messy" | "$eph" report - 2>"$tmp/err")
+has "stdin pipe records" "$out" "records:    12 (18 lines read, 6 malformed"
+has "stdin name" "$(cat "$tmp/err")" "(first: (stdin):"
+out=$("$eph" report "$good" "$good")
+has "two files" "$out" "records:    12"
+
+"$eph" report "$tmp/no-such.jsonl" >/dev/null 2>"$tmp/err"; eq "missing rc" "$?" 1
+has "missing message" "$(cat "$tmp/err")" "cannot open $tmp/no-such.jsonl: No such file or directory"
+"$eph" report "$tmp" >/dev/null 2>"$tmp/err"; eq "directory rc" "$?" 1
+has "directory message" "$(cat "$tmp/err")" "$tmp"
+(cd "$tmp" && cp good.jsonl ephport.jsonl && "$eph" report >"$tmp/out") 
+has "default file" "$(cat "$tmp/out")" "records:    6"
+
+# The slow path (jansson for every line) gives the same output.
+"$eph" report "$messy" >"$tmp/fast" 2>/dev/null
+"$eph" report --no-fast-path "$messy" >"$tmp/slow" 2>/dev/null
+ok "fast and slow paths agree" cmp -s "$tmp/fast" "$tmp/slow"
+
+# ---- report: --json and filters --------------------------------------------------------
+if [ -n "$PY" ]; then
+	"$eph" report --json "$messy" >"$tmp/j" 2>/dev/null
+	ok "--json parses" "$PY" -c 'import json,sys; json.load(sys.stdin)' <"$tmp/j"
+	eq "json records" "$(json_get "$tmp/j" 'd["records"]')" 6
+	eq "json skipped" "$(json_get "$tmp/j" 'd["skipped_malformed"]')" 6
+	eq "json results" "$(json_get "$tmp/j" 'd["results"]["ok"], d["results"]["EADDRNOTAVAIL"]')" "(2, 1)"
+	eq "json errors" "$(json_get "$tmp/j" 'd["errors"]')" 3
+	eq "json p50" "$(json_get "$tmp/j" 'd["latency_ns"]["total"]["p50"]')" 30000
+	eq "json p99.9" "$(json_get "$tmp/j" 'd["latency_ns"]["select"]["p99.9"]')" 6000
+	eq "json max" "$(json_get "$tmp/j" 'd["latency_ns"]["connect"]["max"]')" 54000
+	eq "json hist" "$(json_get "$tmp/j" '[(h["low"], h["count"]) for h in d["total_us_histogram"]]')" \
+		"[(8, 1), (16, 2), (32, 3)]"
+	eq "json footer" "$(json_get "$tmp/j" 'd["total_us"]')" "{'avg': 35, 'total': 210, 'count': 6}"
+	eq "json dests" "$(json_get "$tmp/j" '[(x["dst"], x["dport"], x["calls"]) for x in d["destinations"]]')" \
+		"[('10.0.0.1', 80, 3), ('2001:db8::1', 443, 2), ('10.0.0.2', 8080, 1)]"
+	eq "json ports" "$(json_get "$tmp/j" 'd["ports"]["distinct"], d["ports"]["most_reused"]')" \
+		"(5, [{'port': 40004, 'calls': 2}])"
+	eq "json parity" "$(json_get "$tmp/j" 'd["parity"]')" "{'even': 5, 'odd': 0}"
+	eq "json fallback" "$(json_get "$tmp/j" 'd["fallback"]')" 1
+	eq "json span" "$(json_get "$tmp/j" 'd["span_s"], d["calls_per_s"]')" "(5.0, 1.2)"
+
+	"$eph" report --json "$tmp/empty.jsonl" >"$tmp/j"
+	eq "json empty" "$(json_get "$tmp/j" 'd["records"], d["skipped_malformed"]')" "(0, 0)"
+	"$eph" report --json -p 90 --sort p99 "$good" >"$tmp/j"
+	eq "json -p" "$(json_get "$tmp/j" 'sorted(d["latency_ns"]["total"])')" "['max', 'p90']"
+	eq "json --sort p99" "$(json_get "$tmp/j" '[x["p99_ns"] for x in d["destinations"]]')" \
+		"[60000, 50000, 40000]"
+
+	count() { # count ARGS...: records left by the filters
+		"$eph" report --json "$@" "$good" >"$tmp/j" && json_get "$tmp/j" 'd["records"]'
+	}
+	eq "--pid" "$(count --pid 100)" 2
+	eq "--pid list" "$(count --pid 100,300)" 4
+	eq "--pid twice" "$(count --pid 100 --pid 200)" 4
+	eq "--comm" "$(count --comm python3)" 2
+	eq "--dst v6" "$(count --dst 2001:db8::1)" 2
+	eq "--dst [v6]:port" "$(count --dst '[2001:db8:0::1]:443')" 2
+	eq "--dst v4:port" "$(count --dst 10.0.0.1:80)" 3
+	eq "--dst no match" "$(count --dst 10.0.0.1:81)" 0
+	eq "--dport" "$(count --dport 8080)" 1
+	eq "--result" "$(count --result ok)" 2
+	eq "--result list, any case" "$(count --result econnrefused,ETIMEDOUT)" 2
+	eq "--errors" "$(count --errors)" 3
+	eq "--since/--until" "$(count --since 1700000002 --until 1700000003.5)" 2
+	eq "--min-us" "$(count --min-us 40)" 3
+	eq "filters combined" "$(count --comm nginx --errors --dport 80)" 1
+	eq "filtered_out" "$(json_get "$tmp/j" 'd["filtered_out"]')" 5
+else
+	say "python3 not found: --json and filter checks skipped"
+fi
+out=$("$eph" report --pid 4242 "$good"); eq "no match rc" "$?" 0
+has "no match message" "$out" "no records match the filters (6 records read)"
+"$eph" report --dport 70000 "$good" >/dev/null 2>&1; eq "bad --dport" "$?" 2
+"$eph" report --dst bogus "$good" >/dev/null 2>&1; eq "bad --dst" "$?" 2
+"$eph" report --since soon "$good" >/dev/null 2>&1; eq "bad --since" "$?" 2
+"$eph" report --sort size "$good" >/dev/null 2>&1; eq "bad --sort" "$?" 2
+
+# ---- check ------------------------------------------------------------------------------
+# env(1) rather than a function, so that "${cenv[@]}" CMD & gives CMD's pid.
+cenv=(env -u EPHPORT_RANGE -u EPHPORT_RESERVED -u EPHPORT_STRATEGY -u EPHPORT_SEED
+	-u EPHPORT_SOURCE -u EPHPORT_LOG)
+clean_env() { "${cenv[@]}" "$@"; }
+out=$(clean_env "$eph" check 2>/dev/null); eq "check rc" "$?" 0
+has "check range" "$out" "range         "
+has "check strategy" "$out" "strategy      kernel (default)"
+has "check key" "$out" "random per process"
+has "check log" "$out" "log           none"
+out=$(clean_env EPHPORT_RANGE=1000-2000 EPHPORT_RESERVED=1000-1009,1500 EPHPORT_STRATEGY=sequential \
+	EPHPORT_SEED=42 EPHPORT_SOURCE=127.0.0.1,::1 EPHPORT_LOG=$tmp/x.jsonl "$eph" check 2>/dev/null)
+eq "check good env rc" "$?" 0
+has "check env range" "$out" "range         1000-2000 (EPHPORT_RANGE)"
+has "check env usable" "$out" "1001 ports, 990 usable"
+has "check env reserved" "$out" "and EPHPORT_RESERVED)"
+has "check env strategy" "$out" "strategy      sequential (EPHPORT_STRATEGY)"
+has "check env seed" "$out" "fixed (EPHPORT_SEED)"
+has "check env source" "$out" "source        IPv4 127.0.0.1, IPv6 ::1 (EPHPORT_SOURCE)"
+has "check env log" "$out" "log           $tmp/x.jsonl (appended"
+
+msg='ephport: EPHPORT_RANGE="70000-1": port 70000 is out of range 1-65535; ephport is disabled in this process'
+out=$(clean_env EPHPORT_RANGE=70000-1 "$eph" check 2>&1 >/dev/null); eq "check bad range rc" "$?" 2
+eq "check bad range message" "$out" "$msg"
+out=$(clean_env EPHPORT_STRATEGY=fastest "$eph" check 2>&1 >/dev/null); eq "check bad strategy rc" "$?" 2
+eq "check bad strategy message" "$out" 'ephport: EPHPORT_STRATEGY="fastest": unknown strategy; expected kernel, random, sequential or native; ephport is disabled in this process'
+out=$(clean_env EPHPORT_SOURCE=10.0.0.300 "$eph" check 2>&1 >/dev/null); eq "check bad source rc" "$?" 2
+has "check bad source message" "$out" 'ephport: EPHPORT_SOURCE="10.0.0.300": '
+out=$(clean_env EPHPORT_LOG= "$eph" check 2>&1 >/dev/null); eq "check empty log rc" "$?" 2
+has "check empty log message" "$out" 'ephport: EPHPORT_LOG="": the value is empty'
+
+# ---- run ----------------------------------------------------------------------------------
+if [ -r "$bdir/libephport.so" ]; then
+	lib=$bdir/libephport.so
+	# A library built with a sanitizer (make SAN=...) pulls in its runtime,
+	# which then is not first in the programs it is preloaded into.
+	if ldd "$lib" 2>/dev/null | grep -q libasan; then
+		export ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0
+	fi
+	cd "$tmp" || exit 1
+	marker=$tmp/started
+	out=$(clean_env "$eph" run -r 70000-1 -- sh -c "touch $marker" 2>&1); rc=$?
+	eq "run bad -r rc" "$rc" 2
+	eq "run bad -r message" "$out" "$msg"
+	ok "run bad -r: CMD not started" test ! -e "$marker"
+	clean_env "$eph" run -s bogus -- sh -c "touch $marker" >/dev/null 2>&1; eq "run bad -s" "$?" 2
+	clean_env "$eph" run --seed xyz -- sh -c "touch $marker" >/dev/null 2>&1; eq "run bad --seed" "$?" 2
+	clean_env "$eph" run --source nowhere -- sh -c "touch $marker" >/dev/null 2>&1; eq "run bad --source" "$?" 2
+	clean_env "$eph" run --reserved 5- -- sh -c "touch $marker" >/dev/null 2>&1; eq "run bad --reserved" "$?" 2
+	clean_env EPHPORT_RANGE=9-3 "$eph" run -- sh -c "touch $marker" >/dev/null 2>&1
+	eq "run bad inherited variable" "$?" 2
+	ok "run refused: CMD never started" test ! -e "$marker"
+	"$eph" run >/dev/null 2>&1; eq "run without CMD" "$?" 2
+	"$eph" run -- no-such-command-xyz >/dev/null 2>&1; eq "run unknown CMD" "$?" 127
+	: >"$tmp/noexec"
+	"$eph" run -- "$tmp/noexec" >/dev/null 2>&1; eq "run non-executable CMD" "$?" 126
+
+	clean_env "$eph" run -- sh -c 'exit 7'; eq "run exit 7" "$?" 7
+	clean_env "$eph" run -- sh -c 'kill -TERM $$'; eq "run killed by SIGTERM" "$?" 143
+	rm -f "$tmp/ephport.jsonl"
+	clean_env "$eph" run -- true; eq "run true" "$?" 0
+	ok "run created the default log" test -f "$tmp/ephport.jsonl"
+	out=$("$eph" report); eq "report of a run without connects: rc" "$?" 0
+	has "report of a run without connects" "$out" "no records (0 lines read, 0 malformed)"
+
+	out=$(clean_env LD_PRELOAD= "$eph" run -r 40000-40100 -s random --seed 7 --source 127.0.0.1 \
+		--reserved 40001 -- sh -c 'echo "$LD_PRELOAD|$EPHPORT_LOG|$EPHPORT_RANGE|$EPHPORT_STRATEGY|$EPHPORT_SEED|$EPHPORT_SOURCE|$EPHPORT_RESERVED"')
+	eq "run environment" "$out" "$lib|$tmp/ephport.jsonl|40000-40100|random|7|127.0.0.1|40001"
+	out=$(clean_env LD_PRELOAD=libm.so.6 "$eph" run -o - -- sh -c 'echo "$LD_PRELOAD|$EPHPORT_LOG"')
+	eq "run prepends to LD_PRELOAD, -o -" "$out" "$lib:libm.so.6|stderr"
+	out=$(clean_env "$eph" run -o stderr -- sh -c 'echo "$EPHPORT_LOG"'); eq "run -o stderr" "$out" stderr
+	out=$(clean_env "$eph" run -o logs.jsonl -- sh -c 'cd / && echo "$EPHPORT_LOG"')
+	eq "run -o relative made absolute" "$out" "$tmp/logs.jsonl"
+	out=$(clean_env "$eph" run -o "$tmp/nodir/x.jsonl" -- true 2>&1); eq "run unwritable log rc" "$?" 2
+	has "run unwritable log message" "$out" "cannot open the log $tmp/nodir/x.jsonl"
+	out=$(clean_env "$eph" run sh -c 'echo no-dashes'); eq "run without --" "$out" no-dashes
+
+	# Signals sent to ephport reach CMD; the shell-style status comes back.
+	"${cenv[@]}" "$eph" run -- sleep 30 &
+	bg=$!
+	sleep 0.5
+	kill -TERM "$bg"
+	wait "$bg"; eq "run forwards SIGTERM" "$?" 143
+	"${cenv[@]}" "$eph" run -- sh -c 'sleep 30 & trap "kill $!; exit 9" HUP; wait' &
+	bg=$!
+	sleep 0.5
+	kill -HUP "$bg"
+	wait "$bg"; eq "run forwards SIGHUP to a handler" "$?" 9
+	bg=
+
+	# Programs the loader will not preload: warned about, still run.
+	CC=${CC:-cc}
+	printf 'int main(void) { return 3; }\n' >"$tmp/static.c"
+	if "$CC" -static -o "$tmp/static" "$tmp/static.c" 2>/dev/null; then
+		out=$(clean_env "$eph" run -- "$tmp/static" 2>&1); rc=$?
+		eq "static binary still runs" "$rc" 3
+		has "static binary warning" "$out" "warning: $tmp/static is a static executable (no PT_INTERP)"
+	else
+		say "skipping the static-binary check: $CC -static fails (no libc.a?)"
+	fi
+	out=$(clean_env "$eph" run -- sh -c true 2>&1); eq "no warning for a dynamic program" "$out" ""
+	if [ "$(id -u)" = 0 ]; then
+		cp /bin/true "$tmp/suid" && chown 65534 "$tmp/suid" && chmod 4755 "$tmp/suid"
+		out=$(clean_env "$eph" run -- "$tmp/suid" 2>&1)
+		has "setuid warning" "$out" "is setuid, setgid or has file capabilities"
+	else
+		say "skipping the setuid check: not root"
+	fi
+	cd "$top" || exit 1
+else
+	bad "$bdir/libephport.so not built: run checks not done"
+fi
+
+# ---- make install / uninstall -------------------------------------------------------------
+if [ -n "${SAN:-}" ]; then
+	say "skipping the install check under SAN=$SAN (installed programs would need the sanitizer runtime)"
+elif command -v make >/dev/null; then
+	dest=$tmp/dest
+	if make -s -C "$top" install PREFIX=/usr DESTDIR="$dest" B="$B" >"$tmp/install.log" 2>&1; then
+		out=$("$dest/usr/bin/ephport" --version); eq "installed --version rc" "$?" 0
+		has "installed --version" "$out" "ephport "
+		clean_env "$dest/usr/bin/ephport" check >/dev/null 2>&1; eq "installed check" "$?" 0
+		out=$(clean_env LD_PRELOAD= "$dest/usr/bin/ephport" run -o - -- sh -c 'echo "$LD_PRELOAD"')
+		eq "installed run finds the library" "$out" "$dest/usr/lib/libephport.so.0"
+		for f in usr/lib/libephport.so.0 usr/lib/libephport.so usr/include/ephport.h \
+			usr/lib/pkgconfig/ephport.pc usr/share/man/man1/ephport.1 \
+			usr/share/man/man7/libephport.7; do
+			ok "installed $f" test -e "$dest/$f"
+		done
+		if make -s -C "$top" uninstall PREFIX=/usr DESTDIR="$dest" B="$B" >>"$tmp/install.log" 2>&1; then
+			left=$(find "$dest" \( -type f -o -type l \) | sed "s|^$dest||")
+			eq "uninstall leaves no files" "$left" ""
+		else
+			bad "make uninstall failed:"; sed 's/^/    | /' "$tmp/install.log"
+		fi
+	else
+		bad "make install failed:"; sed 's/^/    | /' "$tmp/install.log"
+	fi
+else
+	say "skipping the install check: make not found"
+fi
+
+say "$checks checks, $fails failed"
+[ "$fails" -eq 0 ]

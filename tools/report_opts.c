@@ -1,0 +1,277 @@
+/* `ephport report` options: parsing the command line into report_opts
+ * (see report.h). */
+#include "report.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stats.h"
+
+static void usage(FILE *f)
+{
+	fputs("usage: ephport report [options] [FILE...]\n"
+	      "Summarise ephport logs (default ./ephport.jsonl; - reads stdin).\n"
+	      "\n"
+	      "  -p, --percentiles LIST  percentiles to show (default 50,90,99,99.9)\n"
+	      "  -n, --top N             destinations shown (default 10, 0: all)\n"
+	      "      --sort KEY          destinations by calls, errors, p99 or tries\n"
+	      "      --json              print the summary as one JSON object\n"
+	      "filters (a comma list means any of; different filters all apply):\n"
+	      "      --pid LIST          process ids\n"
+	      "      --comm LIST         program names\n"
+	      "      --dst LIST          destination addresses (ADDR, ADDR:PORT, [V6]:PORT)\n"
+	      "      --dport LIST        destination ports\n"
+	      "      --result LIST       results (ok, EINPROGRESS, ECONNREFUSED...)\n"
+	      "      --errors            results other than ok and EINPROGRESS\n"
+	      "      --since T, --until T  epoch seconds (fractions allowed), inclusive\n"
+	      "      --min-us N          total latency at least N microseconds\n"
+	      "      --no-fast-path      parse every line with jansson (same results, slower)\n"
+	      "  -h, --help              this help\n", f);
+}
+
+enum {
+	OPT_SORT = 256, OPT_PID, OPT_COMM, OPT_DST, OPT_DPORT, OPT_RESULT,
+	OPT_ERRORS, OPT_SINCE, OPT_UNTIL, OPT_MIN_US, OPT_JSON, OPT_NO_FAST,
+};
+
+static const struct option long_opts[] = {
+	{"percentiles", required_argument, NULL, 'p'},
+	{"top", required_argument, NULL, 'n'},
+	{"sort", required_argument, NULL, OPT_SORT},
+	{"pid", required_argument, NULL, OPT_PID},
+	{"comm", required_argument, NULL, OPT_COMM},
+	{"dst", required_argument, NULL, OPT_DST},
+	{"dport", required_argument, NULL, OPT_DPORT},
+	{"result", required_argument, NULL, OPT_RESULT},
+	{"errors", no_argument, NULL, OPT_ERRORS},
+	{"since", required_argument, NULL, OPT_SINCE},
+	{"until", required_argument, NULL, OPT_UNTIL},
+	{"min-us", required_argument, NULL, OPT_MIN_US},
+	{"json", no_argument, NULL, OPT_JSON},
+	{"no-fast-path", no_argument, NULL, OPT_NO_FAST},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+static int bad(const char *opt, const char *val, const char *why)
+{
+	fprintf(stderr, "ephport report: %s \"%s\": %s\n", opt, val, why);
+	return -1;
+}
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_seconds(const char *s, double *out)
+{
+	char *end;
+
+	if ((*s < '0' || *s > '9') && *s != '.')
+		return -1;
+	double v = strtod(s, &end);
+	if (*end || !isfinite(v))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* "1.2.3.4", "1.2.3.4:80", "::1", "[::1]", "[::1]:80", "" (no address). */
+static int parse_dst(const char *s, struct dst_filter *d)
+{
+	char addr[64];
+	const char *a = s, *port = NULL;
+	size_t n;
+	unsigned char bin[16];
+	uint64_t p;
+
+	d->port = -1;
+	if (*s == '[') {
+		const char *close = strchr(s, ']');
+		if (!close || (close[1] && close[1] != ':'))
+			return -1;
+		a = s + 1;
+		n = (size_t)(close - a);
+		port = close[1] ? close + 2 : NULL;
+	} else {
+		const char *colon = strchr(s, ':');
+		bool v4port = colon && !strchr(colon + 1, ':');
+		n = v4port ? (size_t)(colon - s) : strlen(s);
+		port = v4port ? colon + 1 : NULL;
+	}
+	if (n >= sizeof(addr))
+		return -1;
+	memcpy(addr, a, n);
+	addr[n] = '\0';
+	if (port) {
+		if (parse_u64(port, 65535, &p) < 0)
+			return -1;
+		d->port = (int)p;
+	}
+	/* Compare in the writer's (inet_ntop) spelling. */
+	if (inet_pton(AF_INET6, addr, bin) == 1)
+		inet_ntop(AF_INET6, bin, d->addr, sizeof(d->addr));
+	else if (inet_pton(AF_INET, addr, bin) == 1)
+		inet_ntop(AF_INET, bin, d->addr, sizeof(d->addr));
+	else if (n == 0)
+		d->addr[0] = '\0';
+	else
+		return -1;
+	return 0;
+}
+
+/* Split a comma list into ITEMS, calling ADD for each; -1 on a bad item. */
+static int each_item(char *list, const char *opt, unsigned *count,
+                     int (*one)(const char *item, unsigned i, void *ctx),
+                     void *ctx)
+{
+	char *save = NULL;
+
+	if (!*list)
+		return bad(opt, list, "empty list");
+	for (char *it = strtok_r(list, ",", &save); it; it = strtok_r(NULL, ",", &save)) {
+		if (*count == REPORT_MAX_FILTER)
+			return bad(opt, it, "too many values");
+		if (one(it, *count, ctx) < 0)
+			return -1;
+		(*count)++;
+	}
+	return 0;
+}
+
+static int one_pid(const char *it, unsigned i, void *ctx)
+{
+	struct report_filters *f = ctx;
+	uint64_t v;
+
+	if (parse_u64(it, INT32_MAX, &v) < 0)
+		return bad("--pid", it, "not a process id");
+	f->pid[i] = (int64_t)v;
+	return 0;
+}
+
+static int one_comm(const char *it, unsigned i, void *ctx)
+{
+	((struct report_filters *)ctx)->comm[i] = it;
+	return 0;
+}
+
+static int one_result(const char *it, unsigned i, void *ctx)
+{
+	((struct report_filters *)ctx)->result[i] = it;
+	return 0;
+}
+
+static int one_dport(const char *it, unsigned i, void *ctx)
+{
+	uint64_t v;
+
+	if (parse_u64(it, 65535, &v) < 0)
+		return bad("--dport", it, "not a port number (0-65535)");
+	((struct report_filters *)ctx)->dport[i] = (unsigned)v;
+	return 0;
+}
+
+static int one_dst(const char *it, unsigned i, void *ctx)
+{
+	if (parse_dst(it, &((struct report_filters *)ctx)->dst[i]) < 0)
+		return bad("--dst", it, "expected ADDR, ADDR:PORT or [IPV6]:PORT");
+	return 0;
+}
+
+static int parse_sort(const char *s, enum report_sort *out)
+{
+	static const char *const names[] = {"calls", "errors", "p99", "tries"};
+
+	for (unsigned i = 0; i < 4; i++) {
+		if (strcmp(s, names[i]) == 0) {
+			*out = (enum report_sort)i;
+			return 0;
+		}
+	}
+	return bad("--sort", s, "expected calls, errors, p99 or tries");
+}
+
+static int one_option(int c, char *arg, struct report_opts *o)
+{
+	struct report_filters *f = &o->f;
+	char err[160];
+	uint64_t v;
+	double d;
+
+	switch (c) {
+	case 'p':
+		if (stats_parse_pcts(arg, &o->pcts, err, sizeof(err)) < 0)
+			return bad("-p", arg, err);
+		return 0;
+	case 'n':
+		if (parse_u64(arg, UINT32_MAX, &v) < 0)
+			return bad("-n", arg, "expected a count (0: all)");
+		o->top = (unsigned)v;
+		return 0;
+	case OPT_SORT: return parse_sort(arg, &o->sort);
+	case OPT_PID: return each_item(arg, "--pid", &f->npid, one_pid, f);
+	case OPT_COMM: return each_item(arg, "--comm", &f->ncomm, one_comm, f);
+	case OPT_DST: return each_item(arg, "--dst", &f->ndst, one_dst, f);
+	case OPT_DPORT: return each_item(arg, "--dport", &f->ndport, one_dport, f);
+	case OPT_RESULT: return each_item(arg, "--result", &f->nresult, one_result, f);
+	case OPT_ERRORS: f->errors = true; return 0;
+	case OPT_SINCE:
+		if (parse_seconds(arg, &f->since) < 0)
+			return bad("--since", arg, "expected seconds since the epoch");
+		f->has_since = true;
+		return 0;
+	case OPT_UNTIL:
+		if (parse_seconds(arg, &f->until) < 0)
+			return bad("--until", arg, "expected seconds since the epoch");
+		f->has_until = true;
+		return 0;
+	case OPT_MIN_US:
+		if (parse_seconds(arg, &d) < 0 || d * 1000 >= 1.8e19)
+			return bad("--min-us", arg, "expected a number of microseconds");
+		f->min_ns = (uint64_t)ceil(d * 1000);
+		return 0;
+	case OPT_JSON: o->json = true; return 0;
+	case OPT_NO_FAST: o->no_fast = true; return 0;
+	default: return -1;
+	}
+}
+
+int report_parse_args(int argc, char **argv, struct report_opts *o)
+{
+	static char *default_files[] = {"ephport.jsonl", NULL};
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	stats_default_pcts(&o->pcts);
+	o->top = 10;
+	optind = 0; /* full reset: tests parse several argument lists */
+	while ((c = getopt_long(argc, argv, "p:n:h", long_opts, NULL)) != -1) {
+		if (c == 'h') {
+			usage(stdout);
+			return 1;
+		}
+		if (c == '?' || one_option(c, optarg, o) < 0) {
+			fprintf(stderr, "Try 'ephport report --help'.\n");
+			return 2;
+		}
+	}
+	o->files = optind < argc ? argv + optind : default_files;
+	o->nfiles = optind < argc ? argc - optind : 1;
+	return 0;
+}
