@@ -54,22 +54,61 @@ static void put_i64(struct out *o, int64_t v)
 	}
 }
 
-/* A JSON string, escaping quotes, backslashes and control characters.
- * Bytes >= 0x80 that are not valid UTF-8 would make the line invalid JSON,
- * so they are escaped as \u00XX (their Latin-1 reading). */
+/* Length of the valid UTF-8 sequence at P (1..4), or 0. */
+static size_t utf8_len(const unsigned char *p)
+{
+	unsigned c = p[0];
+	size_t n;
+	unsigned min;
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+		min = 0x80;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		min = 0x800;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		min = 0x10000;
+	} else {
+		return 0;
+	}
+	unsigned v = c & (0x7f >> n);
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		v = v << 6 | (p[i] & 0x3f);
+	}
+	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/* A JSON string: quotes, backslashes and control characters escaped, valid
+ * UTF-8 kept as it is, any other byte replaced by U+FFFD so that the line
+ * stays valid JSON (a program name is whatever bytes the program chose). */
 static void put_str(struct out *o, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
 	put(o, "\"", 1);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
 		if (*p == '"' || *p == '\\') {
-			char e[2] = {'\\', (char)*p};
+			char e[2] = {'\\', (char)*p++};
 			put(o, e, 2);
-		} else if (*p < 0x20 || *p >= 0x7f) {
+		} else if (*p < 0x20 || *p == 0x7f) {
 			char e[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
 			put(o, e, 6);
+			p++;
+		} else if (*p < 0x80) {
+			put_c(o, (char)*p++);
 		} else {
-			put_c(o, (char)*p);
+			size_t n = utf8_len(p);
+			if (n) {
+				put(o, (const char *)p, n);
+				p += n;
+			} else {
+				put(o, "\\ufffd", 6);
+				p++;
+			}
 		}
 	}
 	put(o, "\"", 1);

@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 static atomic_int log_fd = -1;
+/* LOST: the fd was taken from us behind our back; reopen at the next write. */
+#define LOST (-2)
 static bool private_fd;      /* a file we opened (not stderr / fd:N) */
 static const char *log_path; /* points into the static config */
 static _Atomic uint64_t log_dev, log_ino;
@@ -95,7 +97,8 @@ void ep_log_open(const struct ep_config *c)
 
 bool ep_log_enabled(void)
 {
-	return atomic_load_explicit(&log_fd, memory_order_relaxed) >= 0;
+	int fd = atomic_load_explicit(&log_fd, memory_order_relaxed);
+	return fd >= 0 || fd == LOST;
 }
 
 bool ep_log_is_private_fd(int fd)
@@ -117,15 +120,22 @@ void ep_log_vacate(unsigned lo, unsigned hi)
 	int saved = errno;
 	int moved = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC,
 	                         hi < (unsigned)INT32_MAX ? (long)hi + 1 : 0L);
-	if (moved < 0 || ((unsigned)moved >= lo && (unsigned)moved <= hi)) {
-		if (moved >= 0)
-			syscall(SYS_close, moved);
-		moved = -1; /* nowhere to go: stop logging rather than intrude */
-	}
-	if (atomic_compare_exchange_strong(&log_fd, &fd, moved))
-		syscall(SYS_close, fd);
-	else if (moved >= 0)
+	if (moved >= 0 && (unsigned)moved >= lo && (unsigned)moved <= hi) {
 		syscall(SYS_close, moved);
+		moved = -1;
+	}
+	if (moved < 0)
+		moved = LOST; /* already gone, or nowhere to go: reopen later */
+	if (atomic_compare_exchange_strong(&log_fd, &fd, moved)) {
+		/* Close the old number only if it still is our file. */
+		struct stat st;
+		if (syscall(SYS_fstat, fd, &st) == 0 &&
+		    (uint64_t)st.st_dev == atomic_load(&log_dev) &&
+		    (uint64_t)st.st_ino == atomic_load(&log_ino))
+			syscall(SYS_close, fd);
+	} else if (moved >= 0) {
+		syscall(SYS_close, moved);
+	}
 	errno = saved;
 }
 
@@ -141,10 +151,10 @@ static bool still_ours(int fd)
 void ep_log_write(const char *buf, size_t len)
 {
 	int fd = atomic_load_explicit(&log_fd, memory_order_acquire);
-	if (fd < 0)
+	if (fd < 0 && fd != LOST)
 		return;
 	int saved = errno;
-	if (private_fd && !still_ours(fd)) {
+	if (private_fd && (fd == LOST || !still_ours(fd))) {
 		/* The number is no longer ours: never close or write it. */
 		int fresh = open_path();
 		if (!atomic_compare_exchange_strong(&log_fd, &fd, fresh)) {
