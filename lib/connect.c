@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,6 +35,9 @@
 
 #ifndef SO_COOKIE
 #define SO_COOKIE 57
+#endif
+#ifndef SIN6_LEN_RFC2133
+#define SIN6_LEN_RFC2133 24
 #endif
 
 struct call {
@@ -92,14 +96,18 @@ static socklen_t sa_len(int family)
 	return family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
 }
 
-/* Copy the program's address.  A pointer into the first page (NULL and its
- * neighbours) is left to the kernel, which answers EFAULT; other pointers are
- * trusted as glibc itself trusts them.  (A checked copy through
- * process_vm_readv() costs a microsecond, a twentieth of a loopback connect,
- * on every call.) */
+/* Copy the program's address without trusting the pointer: an address the
+ * kernel would answer EFAULT for must not crash ephport.  msync(MS_ASYNC)
+ * on the pages it spans fails with ENOMEM where one is not mapped, at a
+ * fifth of the cost of a checked copy through process_vm_readv().  (A page
+ * mapped PROT_NONE would still fault.) */
 static bool copy_user(void *dst, const void *src, size_t len)
 {
-	if ((uintptr_t)src < 4096)
+	uintptr_t a = (uintptr_t)src;
+	if (a < 4096 || a + len < a)
+		return false;
+	uintptr_t first = a & ~(uintptr_t)4095, last = (a + len - 1) & ~(uintptr_t)4095;
+	if (syscall(SYS_msync, first, last - first + 4096, MS_ASYNC) != 0)
 		return false;
 	memcpy(dst, src, len);
 	return true;
@@ -111,14 +119,14 @@ static bool copy_user(void *dst, const void *src, size_t len)
 static bool take_address(struct call *c)
 {
 	int fam = c->kind.domain;
-	if (!c->uaddr || (int)c->ulen < (int)sa_len(fam) ||
-	    c->ulen > sizeof(c->dst))
+	int need = fam == AF_INET ? (int)sizeof(struct sockaddr_in) : SIN6_LEN_RFC2133;
+	if (!c->uaddr || (int)c->ulen < need || c->ulen > sizeof(c->dst))
 		return false;
 	memset(&c->dst, 0, sizeof(c->dst));
 	if (!copy_user(&c->dst, c->uaddr, c->ulen))
 		return false;
-	if (fam == AF_INET6 && c->ulen < sizeof(struct sockaddr_in6))
-		return false; /* the RFC 2133 short form: let the kernel judge */
+	/* IPv6 accepts the RFC 2133 form without sin6_scope_id (24 bytes);
+	 * the copy is zero-filled past what was given. */
 	c->have_dst = c->dst.ss_family == fam;
 	return c->have_dst;
 }
@@ -259,6 +267,28 @@ static int respawn(struct call *c)
 	return 0;
 }
 
+/* Did connect() fail before the kernel would have chosen a port?  Errors
+ * that only a peer or a timer can cause come after the SYN; no route is
+ * told apart from an ICMP unreachable by asking the route again. */
+static bool failed_before_syn(const struct call *c, int err)
+{
+	switch (err) {
+	case ECONNREFUSED:
+	case ETIMEDOUT:
+	case ECONNRESET:
+	case ECONNABORTED:
+	case EHOSTDOWN:
+	case EPIPE:
+		return false;
+	case ENETUNREACH:
+	case EHOSTUNREACH:
+		return !ep_route_exists(c->fd, c->kind.domain,
+		                        (const struct sockaddr *)&c->dst, c->ulen);
+	default:
+		return true;
+	}
+}
+
 static bool connect_started(int err)
 {
 	return err == 0 || err == EINPROGRESS || err == EINTR || err == EALREADY ||
@@ -359,9 +389,9 @@ static int try_port(struct call *c, struct ep_occ *o, struct sockaddr_storage *s
 		return 0;
 	}
 	/* A failure.  If the kernel got as far as sending a SYN, its own
-	 * socket would be bound now too; otherwise (no route, bad address)
+	 * socket would show a port now too; otherwise (no route, bad address)
 	 * it would not, so neither may ours. */
-	if (!ep_sock_sent_syn(c->fd))
+	if (failed_before_syn(c, err))
 		respawn(c);
 	else
 		settle_reuse(c, false);

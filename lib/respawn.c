@@ -4,9 +4,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/tcp.h>
 #include <netinet/in.h>
-#include <stddef.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -131,15 +130,24 @@ fail:;
 	return -1;
 }
 
-bool ep_sock_sent_syn(int fd)
+bool ep_route_exists(int sock, int family, const struct sockaddr *addr,
+                     socklen_t len)
 {
-	struct tcp_info ti;
-	socklen_t len = sizeof(ti);
-
-	memset(&ti, 0, sizeof(ti));
-	if (sys_getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
-		return true; /* unknown: assume the kernel got that far */
-	if (len < offsetof(struct tcp_info, tcpi_segs_out) + sizeof(ti.tcpi_segs_out))
-		return true;
-	return ti.tcpi_segs_out > 0;
+	int saved = errno;
+	int fd = (int)syscall(SYS_socket, family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		errno = saved;
+		return true; /* cannot tell: assume the SYN went out */
+	}
+	if (family == AF_INET6) { /* a v6-only socket has no IPv4 routes */
+		int v6only = 0;
+		socklen_t olen = sizeof(v6only);
+		if (sys_getsockopt(sock, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &olen) == 0)
+			sys_setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
+	}
+	bool ok = syscall(SYS_connect, fd, addr, len) == 0 ||
+	          (errno != ENETUNREACH && errno != EHOSTUNREACH);
+	syscall(SYS_close, fd);
+	errno = saved;
+	return ok;
 }

@@ -26,9 +26,9 @@ struct ep_sockkind {
 int ep_respawn(int fd, const struct ep_sockkind *kind, const struct ep_fdent *e,
                const struct sockaddr *rebind, socklen_t rebind_len);
 
-/* Did the kernel send anything on this socket (a SYN)?  Tells a connect()
- * that failed before the kernel would have bound a port from one that
- * failed after (RST, timeout, ICMP). */
-bool ep_sock_sent_syn(int fd);
+/* Is there a route to ADDR from socket SOCK?  (What a UDP socket of the
+ * same family and IPV6_V6ONLY setting is told by connect().) */
+bool ep_route_exists(int sock, int family, const struct sockaddr *addr,
+                     socklen_t len);
 
 #endif
