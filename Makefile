@@ -80,10 +80,10 @@ $(TOOL): $(TOOL_OBJS) $(PURE_OBJS)
 
 # Every test links the pure objects and the command's objects except main.
 TOOL_LIB_OBJS := $(filter-out $(B)/tools/main.o,$(TOOL_OBJS))
-$(B)/tests/%: tests/%.c $(PURE_OBJS) $(TOOL_LIB_OBJS) $(wildcard tests/*.h) | $(B)/tests
+$(B)/tests/%: tests/%.c $(PURE_OBJS) $(TOOL_LIB_OBJS) $(wildcard tests/*.h tests/helpers/*.h) | $(B)/tests
 	$(CC) $(CPPFLAGS) -Itools -Itests $(CFLAGS) $(LDFLAGS) -o $@ $< $(PURE_OBJS) $(TOOL_LIB_OBJS) $(TOOL_LIBS) $(TEST_LIBS)
 
-$(B)/demo/%: demo/%.c | $(B)/demo
+$(B)/demo/%: demo/%.c $(wildcard demo/*.h) | $(B)/demo
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -lpthread
 
 $(B)/bench/%: bench/%.c $(LIB_SO) | $(B)/bench

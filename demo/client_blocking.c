@@ -10,63 +10,23 @@
  * the ones getsockname() gave.  When EPHPORT_RANGE is set, the port must also
  * lie in it (the client reads it only to check that).
  * Exit status: 0 when every connection worked and matched, 1 otherwise. */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
-static void format_addr(const struct sockaddr_storage *ss, char *buf, size_t len, unsigned *port)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-	unsigned p = 0;
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const void *)ss;
-		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
-		p = ntohs(sin->sin_port);
-		snprintf(buf, len, "%s:%u", host, p);
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = (const void *)ss;
-		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
-		p = ntohs(sin6->sin6_port);
-		snprintf(buf, len, "[%s]:%u", host, p);
-	} else {
-		snprintf(buf, len, "?");
-	}
-	if (port)
-		*port = p;
-}
+#include "common.h"
 
 static int range_lo = 0, range_hi = 0;
-
-static void read_range(void)
-{
-	const char *r = getenv("EPHPORT_RANGE");
-	if (r && sscanf(r, "%d-%d", &range_lo, &range_hi) != 2)
-		range_lo = range_hi = 0;
-}
-
-static double now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
 
 /* One connection to HOST:PORT; prints one line; returns 0 when all is well. */
 static int one(int i, const char *host, const char *port)
 {
-	struct addrinfo hints, *ai;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-	int gai = getaddrinfo(host, port, &hints, &ai);
+	struct addrinfo *ai;
+	int gai = lookup(host, port, &ai);
 	if (gai) {
 		printf("  #%-2d %-9s  getaddrinfo: %s\n", i, host, gai_strerror(gai));
 		return 1;
@@ -90,12 +50,9 @@ static int one(int i, const char *host, const char *port)
 		return 1;
 	}
 
-	struct sockaddr_storage me;
-	socklen_t ml = sizeof(me);
 	char mine[64] = "?";
 	unsigned myport = 0;
-	if (getsockname(fd, (struct sockaddr *)&me, &ml) == 0)
-		format_addr(&me, mine, sizeof(mine), &myport);
+	local_addr(fd, mine, sizeof(mine), &myport);
 
 	char msg[64];
 	int n = snprintf(msg, sizeof(msg), "hello from blocking client #%d\n", i);
@@ -124,7 +81,7 @@ static int one(int i, const char *host, const char *port)
 	char seen[64] = "";
 	sscanf(reply, "you are %63s", seen);
 	int ok = got > 0 && strcmp(seen, mine) == 0;
-	int in_range = !range_lo || ((int)myport >= range_lo && (int)myport <= range_hi);
+	int in_range = port_in_range(myport, range_lo, range_hi);
 
 	printf("  #%-2d local %-17s connect %6.1f us   server saw %-17s %s%s\n", i, mine, dt,
 	       got ? seen : "(no answer)", ok ? "same" : "MISMATCH",
@@ -138,17 +95,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: client_blocking HOST[,HOST...] PORT N\n");
 		return 2;
 	}
-	char *hosts[16];
-	int nh = 0;
-	char *list = strdup(argv[1]), *save = NULL;
-	for (char *h = strtok_r(list, ",", &save); h && nh < 16; h = strtok_r(NULL, ",", &save))
-		hosts[nh++] = h;
+	char *hosts[DEMO_MAX_HOSTS], *list;
+	int nh = split_hosts(argv[1], &list, hosts);
 	int n = atoi(argv[3]);
 	if (nh == 0 || n <= 0) {
 		fprintf(stderr, "usage: client_blocking HOST[,HOST...] PORT N\n");
 		return 2;
 	}
-	read_range();
+	read_range(&range_lo, &range_hi);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
 	int failed = 0;

@@ -11,17 +11,15 @@
  * long until SO_ERROR said connected, the address the server saw), then a
  * final count.  When EPHPORT_RANGE is set, every port must lie in it.
  * Exit status: 0 when all M completed and matched, 1 otherwise. */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "common.h"
 
 enum state { CONNECTING, WRITING, READING, DONE, FAILED };
 
@@ -37,33 +35,6 @@ struct conn {
 	size_t got;
 	char err[96];
 };
-
-static double now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static void local_name(struct conn *c)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	char host[INET6_ADDRSTRLEN] = "?";
-	if (getsockname(c->fd, (struct sockaddr *)&ss, &sl) < 0)
-		return;
-	if (ss.ss_family == AF_INET) {
-		struct sockaddr_in *sin = (void *)&ss;
-		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
-		c->lport = ntohs(sin->sin_port);
-		snprintf(c->local, sizeof(c->local), "%s:%u", host, c->lport);
-	} else {
-		struct sockaddr_in6 *sin6 = (void *)&ss;
-		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
-		c->lport = ntohs(sin6->sin6_port);
-		snprintf(c->local, sizeof(c->local), "[%s]:%u", host, c->lport);
-	}
-}
 
 static void fail(int ep, struct conn *c, const char *what, int e)
 {
@@ -82,16 +53,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: client_epoll HOST[,HOST...] PORT M\n");
 		return 2;
 	}
-	char *hosts[16];
-	int nh = 0;
-	char *list = strdup(argv[1]), *save = NULL;
-	for (char *h = strtok_r(list, ",", &save); h && nh < 16; h = strtok_r(NULL, ",", &save))
-		hosts[nh++] = h;
+	char *hosts[DEMO_MAX_HOSTS], *list;
+	int nh = split_hosts(argv[1], &list, hosts);
 	int m = atoi(argv[3]);
-	int range_lo = 0, range_hi = 0;
-	const char *r = getenv("EPHPORT_RANGE");
-	if (r && sscanf(r, "%d-%d", &range_lo, &range_hi) != 2)
-		range_lo = range_hi = 0;
+	int range_lo, range_hi;
+	read_range(&range_lo, &range_hi);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
 	int ep = epoll_create1(EPOLL_CLOEXEC);
@@ -109,11 +75,8 @@ int main(int argc, char **argv)
 		struct conn *c = &cs[i];
 		c->host = hosts[i % nh];
 		c->fd = -1;
-		struct addrinfo hints, *ai;
-		memset(&hints, 0, sizeof(hints));
-		hints.ai_socktype = SOCK_STREAM;
-		hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-		int gai = getaddrinfo(c->host, argv[2], &hints, &ai);
+		struct addrinfo *ai;
+		int gai = lookup(c->host, argv[2], &ai);
 		if (gai) {
 			snprintf(c->err, sizeof(c->err), "getaddrinfo: %s", gai_strerror(gai));
 			c->st = FAILED;
@@ -170,7 +133,7 @@ int main(int argc, char **argv)
 					continue;
 				}
 				c->t_conn = now_us();
-				local_name(c);
+				local_addr(c->fd, c->local, sizeof(c->local), &c->lport);
 				c->st = WRITING;
 			}
 			if (c->st == WRITING) {
@@ -225,7 +188,7 @@ int main(int argc, char **argv)
 		char seen[64] = "";
 		sscanf(c->reply, "you are %63s", seen);
 		int same = strcmp(seen, c->local) == 0;
-		int in_range = !range_lo || ((int)c->lport >= range_lo && (int)c->lport <= range_hi);
+		int in_range = port_in_range(c->lport, range_lo, range_hi);
 		printf("  conn %2d  local %-17s %s, connected after %6.1f us   server saw %-17s %s%s\n",
 		       i + 1, c->local, c->how, c->t_conn - c->t0, seen, same ? "same" : "MISMATCH",
 		       in_range ? "" : "  OUTSIDE EPHPORT_RANGE");

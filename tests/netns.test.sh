@@ -11,19 +11,8 @@
 #      connections; its fifth connect gets EADDRNOTAVAIL in bounded time, no
 #      fd left behind, and its record says "result":"EADDRNOTAVAIL".
 # Skipped (77, with the reason) where unshare -n is not permitted.
-set -u
-top=${EPHPORT_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
-cd "$top" || exit 1
-B=${B:-build}
-case $B in /*) bdir=$B ;; *) bdir=$top/$B ;; esac
-lib=$bdir/libephport.so
-
-say() { printf 'netns.test: %s\n' "$*"; }
-skip() { say "SKIP: $*"; exit 77; }
-
-[ -r "$lib" ] || { say "FAIL: $lib not built (make $B/libephport.so)"; exit 1; }
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=$(command -v python3 || true)
+# shellcheck source=tests/helpers/preload_common.sh
+. "$(dirname "$0")/helpers/preload_common.sh"
 [ -n "$PY" ] || skip "python3 is needed for the listener and the clients"
 
 # ---- enter a private network namespace ----------------------------------------
@@ -35,12 +24,6 @@ if [ -z "${EPHPORT_NETNS_INSIDE:-}" ]; then
 	EPHPORT_NETNS_INSIDE=1 exec timeout 50 unshare -n bash "$0" "$@"
 fi
 
-fails=0
-bad() { say "FAIL: $*"; fails=$((fails + 1)); }
-preload=$lib
-asan=$(ldd "$lib" 2>/dev/null | awk '/libasan/ {print $3}')
-[ -n "$asan" ] && preload="$asan $lib" && export ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0
-
 command -v ip >/dev/null || skip "ip (iproute2) is needed to bring lo up in the namespace"
 ip link set lo up || skip "cannot bring lo up in the new namespace"
 if ! sysctl -q -w net.ipv4.ip_local_port_range="40000 40007" >/dev/null 2>&1; then
@@ -49,15 +32,9 @@ fi
 read -r rlo rhi </proc/sys/net/ipv4/ip_local_port_range
 [ "$rlo $rhi" = "40000 40007" ] || { say "FAIL: the range reads '$rlo $rhi'"; exit 1; }
 
-tmp=$(mktemp -d /tmp/ephport-netns-test.XXXXXX) || exit 1
-pids=()
-cleanup() {
-	touch "$tmp/release"
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+make_tmp
+# shellcheck disable=SC2016 # expanded by cleanup, on exit
+cleanup_first='touch "$tmp/release"'
 
 # ---- helpers ------------------------------------------------------------------------
 # Listener on a fixed port outside the range (a port-0 listener would take
@@ -131,98 +108,6 @@ for i in range(n):
         s.close()
 EOF
 
-cat >"$tmp/checklog.py" <<'EOF'
-# checklog.py FILE COUNT [ASSERTION...]
-# Validates every record against the contract (every key, its type, flat
-# object, one per line), then assertions "I.key=V", "I.key>=N", "I.key@LO-HI"
-# (inclusive range), "I.key~A,B" (one of) on record I (negative: from the end).
-import json, sys
-KEYS = {"v": int, "ts": float, "pid": int, "tid": int, "comm": str, "fd": int,
-        "proto": str, "family": str, "src": str, "sport": int, "dst": str,
-        "dport": int, "strategy": str, "blocking": bool, "tries": int,
-        "collisions": int, "select_ns": int, "connect_ns": int, "total_ns": int,
-        "result": str, "errno": int}
-def die(msg, line=None):
-    print("checklog: " + msg + (": " + line.rstrip("\n") if line else ""))
-    sys.exit(1)
-def pairs(kv):
-    d = {}
-    for k, v in kv:
-        if k in d:
-            raise ValueError("duplicate key " + k)
-        d[k] = v
-    return d
-def bad_const(c):
-    raise ValueError("not JSON: " + c)
-path, count = sys.argv[1], int(sys.argv[2])
-try:
-    data = open(path, "rb").read().decode("utf-8")
-except OSError as e:
-    die("cannot read the log: %s" % e)
-if data and not data.endswith("\n"):
-    die("the last record is not newline-terminated")
-lines = data.splitlines(keepends=True)
-if len(lines) != count:
-    for l in lines:
-        print("  " + l.rstrip("\n"))
-    die("expected %d record(s), found %d" % (count, len(lines)))
-recs = []
-for line in lines:
-    try:
-        r = json.loads(line, object_pairs_hook=pairs, parse_constant=bad_const)
-    except ValueError as e:
-        die("not valid JSON (%s)" % e, line)
-    if not isinstance(r, dict):
-        die("not an object", line)
-    for k, t in KEYS.items():
-        if k not in r:
-            die("missing key " + k, line)
-        v = r[k]
-        ok = (type(v) is t) or (t is float and type(v) in (int, float))
-        if not ok:
-            die("key %s is %s, not %s" % (k, type(v).__name__, t.__name__), line)
-    for k, v in r.items():
-        if isinstance(v, (dict, list)):
-            die("nested value for " + k, line)
-    if r["v"] != 1: die("v != 1", line)
-    if r["proto"] not in ("tcp", "udp"): die("bad proto", line)
-    if r["family"] not in ("ipv4", "ipv6"): die("bad family", line)
-    if r["strategy"] not in ("kernel", "random", "sequential", "native", "passthrough"):
-        die("bad strategy", line)
-    if (r["strategy"] == "passthrough") != ("reason" in r):
-        die("reason must come with passthrough and only then", line)
-    if "reason" in r and type(r["reason"]) is not str: die("reason not a string", line)
-    if (r["result"] == "ok") != (r["errno"] == 0): die("result and errno disagree", line)
-    if not 0 <= r["collisions"] <= r["tries"]: die("collisions out of 0..tries", line)
-    if min(r["select_ns"], r["connect_ns"], r["total_ns"]) < 0: die("negative time", line)
-    if r["total_ns"] < max(r["select_ns"], r["connect_ns"]): die("total < a part", line)
-    if not 0 <= r["sport"] <= 65535 or not 0 <= r["dport"] <= 65535: die("bad port", line)
-    recs.append((r, line))
-for a in sys.argv[3:]:
-    idx, _, rest = a.partition(".")
-    r, line = recs[int(idx)]
-    for op in (">=", "=", "@", "~"):
-        if op in rest:
-            key, _, want = rest.partition(op)
-            break
-    else:
-        die("bad assertion " + a)
-    if key not in r:
-        die("assertion %s: no key %s" % (a, key), line)
-    v = r[key]
-    sv = ("true" if v else "false") if type(v) is bool else str(v)
-    if op == "=" and sv != want:
-        die("%s is %s, expected %s" % (key, sv, want), line)
-    if op == ">=" and not v >= int(want):
-        die("%s is %s, expected >= %s" % (key, sv, want), line)
-    if op == "~" and sv not in want.split(","):
-        die("%s is %s, expected one of %s" % (key, sv, want), line)
-    if op == "@":
-        lo, hi = map(int, want.split("-"))
-        if not lo <= v <= hi:
-            die("%s is %s, expected within %s" % (key, sv, want), line)
-EOF
-
 wait_file() {
 	for _ in $(seq 100); do [ -s "$1" ] || [ -e "$1" ] && return 0; sleep 0.05; done
 	return 1
@@ -254,7 +139,7 @@ f0=$fails
 [ "$(field "$out" 3)" = 0 ] || bad "the failed socket is bound to port $(field "$out" 3)"
 [ "$(field "$out" 5)" = 0 ] || bad "connect() changed the number of open fds by $(field "$out" 5)"
 awk '{exit !($6 < 5000)}' <<<"$out" || bad "the failing connect took $(field "$out" 6) ms"
-"$PY" "$tmp/checklog.py" "$tmp/sysctl.jsonl" 1 0.result=EADDRNOTAVAIL 0.errno=99 \
+checklog "$tmp/sysctl.jsonl" 1 0.result=EADDRNOTAVAIL 0.errno=99 \
 	0.dport=$SPORT 0.dst=127.0.0.1 0.sport=0 0.strategy=kernel 0.blocking=true ||
 	bad "sysctl range: log record"
 [ $fails -eq $f0 ] && say "sysctl range 40000-40007 full: EADDRNOTAVAIL under the preload as without it ($(field "$out" 6) ms)"
@@ -282,7 +167,7 @@ line=$(sed -n 5p <<<"$out")
 awk '{exit !($6 < 5000)}' <<<"$line" || bad "the fifth connect took $(field "$line" 6) ms"
 assert=()
 for i in 0 1 2 3; do assert+=("$i.result=ok" "$i.sport@40010-40013"); done
-"$PY" "$tmp/checklog.py" "$tmp/range.jsonl" 5 "${assert[@]}" 4.result=EADDRNOTAVAIL \
+checklog "$tmp/range.jsonl" 5 "${assert[@]}" 4.result=EADDRNOTAVAIL \
 	4.errno=99 4.sport=0 4.dport=$SPORT "4.fd=$(field "$line" 7)" || bad "EPHPORT_RANGE: log records"
 grep -q '"result":"EADDRNOTAVAIL"' "$tmp/range.jsonl" ||
 	bad 'the log has no "result":"EADDRNOTAVAIL"'

@@ -12,239 +12,15 @@
 #   socat    `socat - TCP:127.0.0.1:PORT` echo round trip.
 # A program that is missing skips its part (with the reason); the script
 # exits 77 only when no part could run.  Exit 0 pass, else fail.
-set -u
-top=${EPHPORT_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
-cd "$top" || exit 1
-B=${B:-build}
-case $B in /*) bdir=$B ;; *) bdir=$top/$B ;; esac
-lib=$bdir/libephport.so
-fails=0 ran=0
+# shellcheck source=tests/helpers/preload_common.sh
+. "$(dirname "$0")/helpers/preload_common.sh"
+ran=0
 
-say() { printf 'programs.test: %s\n' "$*"; }
-bad() { say "FAIL: $*"; fails=$((fails + 1)); }
-
-[ -r "$lib" ] || { say "FAIL: $lib not built (make $B/libephport.so)"; exit 1; }
 # Debian's python3 first: the servers, the log checker and the python part.
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=$(command -v python3 || true)
-if [ -z "$PY" ]; then
-	say "SKIP: python3 is needed for the servers (http.server, echo) and the log checker"
-	exit 77
-fi
-# A sanitizer build of the library needs its runtime loaded first.
-preload=$lib
-asan=$(ldd "$lib" 2>/dev/null | awk '/libasan/ {print $3}')
-[ -n "$asan" ] && preload="$asan $lib" && export ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0
-
-tmp=$(mktemp -d /tmp/ephport-programs-test.XXXXXX) || exit 1
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+[ -n "$PY" ] || skip "python3 is needed for the servers (http.server, echo) and the log checker"
+make_tmp
 
 # ---- helpers -------------------------------------------------------------------
-cat >"$tmp/echo.py" <<'EOF'
-import os, socket, sys, threading, time
-host, portfile = sys.argv[1], sys.argv[2]
-fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-s = socket.socket(fam, socket.SOCK_STREAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((host, 0))
-s.listen(128)
-with open(portfile + ".tmp", "w") as f:
-    f.write(str(s.getsockname()[1]))
-os.rename(portfile + ".tmp", portfile)
-s.settimeout(0.5)
-def serve(c):
-    c.settimeout(30)
-    try:
-        while True:
-            d = c.recv(4096)
-            if not d:
-                break
-            c.sendall(d)
-    except OSError:
-        pass
-    c.close()
-end = time.time() + 150
-while time.time() < end:
-    try:
-        c, _ = s.accept()
-    except socket.timeout:
-        continue
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
-EOF
-
-# An HTTP server that holds each request until the file RELEASE exists (at
-# most 10 s), so that the connection can be seen with ss meanwhile.
-cat >"$tmp/slow.py" <<'EOF'
-import os, socket, sys, threading, time
-portfile, release, body = sys.argv[1], sys.argv[2], sys.argv[3].encode()
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", 0))
-s.listen(16)
-with open(portfile + ".tmp", "w") as f:
-    f.write(str(s.getsockname()[1]))
-os.rename(portfile + ".tmp", portfile)
-s.settimeout(0.5)
-def serve(c):
-    c.settimeout(15)
-    try:
-        req = b""
-        while b"\r\n\r\n" not in req:
-            d = c.recv(4096)
-            if not d:
-                return
-            req += d
-        end = time.time() + 10
-        while not os.path.exists(release) and time.time() < end:
-            time.sleep(0.02)
-        c.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
-    except OSError:
-        pass
-    finally:
-        c.close()
-end = time.time() + 150
-while time.time() < end:
-    try:
-        c, _ = s.accept()
-    except socket.timeout:
-        continue
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
-EOF
-
-cat >"$tmp/freeports.py" <<'EOF'
-# N consecutive ports in 20000-29999, bindable right now on both wildcards.
-import os, random, socket, sys
-n = int(sys.argv[1])
-reserved = set()
-try:
-    for part in open("/proc/sys/net/ipv4/ip_local_reserved_ports").read().strip().split(","):
-        if part:
-            lo, _, hi = part.partition("-")
-            reserved.update(range(int(lo), int(hi or lo) + 1))
-except OSError:
-    pass
-def free(p):
-    for fam, addr in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
-        try:
-            s = socket.socket(fam, socket.SOCK_STREAM)
-        except OSError:
-            continue
-        try:
-            if fam == socket.AF_INET6:
-                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            s.bind((addr, p))
-        except OSError:
-            return False
-        finally:
-            s.close()
-    return p not in reserved
-rnd = random.Random(os.getpid())
-for _ in range(500):
-    base = rnd.randrange(20000, 30000 - n)
-    if all(free(p) for p in range(base, base + n)):
-        print(base)
-        sys.exit(0)
-sys.exit(1)
-EOF
-
-cat >"$tmp/checklog.py" <<'EOF'
-# checklog.py FILE COUNT [ASSERTION...]
-# Validates every record against the contract (every key, its type, flat
-# object, one per line), then assertions "I.key=V", "I.key>=N", "I.key@LO-HI"
-# (inclusive range), "I.key~A,B" (one of) on record I (negative: from the end).
-import json, sys
-KEYS = {"v": int, "ts": float, "pid": int, "tid": int, "comm": str, "fd": int,
-        "proto": str, "family": str, "src": str, "sport": int, "dst": str,
-        "dport": int, "strategy": str, "blocking": bool, "tries": int,
-        "collisions": int, "select_ns": int, "connect_ns": int, "total_ns": int,
-        "result": str, "errno": int}
-def die(msg, line=None):
-    print("checklog: " + msg + (": " + line.rstrip("\n") if line else ""))
-    sys.exit(1)
-def pairs(kv):
-    d = {}
-    for k, v in kv:
-        if k in d:
-            raise ValueError("duplicate key " + k)
-        d[k] = v
-    return d
-def bad_const(c):
-    raise ValueError("not JSON: " + c)
-path, count = sys.argv[1], int(sys.argv[2])
-try:
-    data = open(path, "rb").read().decode("utf-8")
-except OSError as e:
-    die("cannot read the log: %s" % e)
-if data and not data.endswith("\n"):
-    die("the last record is not newline-terminated")
-lines = data.splitlines(keepends=True)
-if len(lines) != count:
-    for l in lines:
-        print("  " + l.rstrip("\n"))
-    die("expected %d record(s), found %d" % (count, len(lines)))
-recs = []
-for line in lines:
-    try:
-        r = json.loads(line, object_pairs_hook=pairs, parse_constant=bad_const)
-    except ValueError as e:
-        die("not valid JSON (%s)" % e, line)
-    if not isinstance(r, dict):
-        die("not an object", line)
-    for k, t in KEYS.items():
-        if k not in r:
-            die("missing key " + k, line)
-        v = r[k]
-        ok = (type(v) is t) or (t is float and type(v) in (int, float))
-        if not ok:
-            die("key %s is %s, not %s" % (k, type(v).__name__, t.__name__), line)
-    for k, v in r.items():
-        if isinstance(v, (dict, list)):
-            die("nested value for " + k, line)
-    if r["v"] != 1: die("v != 1", line)
-    if r["proto"] not in ("tcp", "udp"): die("bad proto", line)
-    if r["family"] not in ("ipv4", "ipv6"): die("bad family", line)
-    if r["strategy"] not in ("kernel", "random", "sequential", "native", "passthrough"):
-        die("bad strategy", line)
-    if (r["strategy"] == "passthrough") != ("reason" in r):
-        die("reason must come with passthrough and only then", line)
-    if "reason" in r and type(r["reason"]) is not str: die("reason not a string", line)
-    if (r["result"] == "ok") != (r["errno"] == 0): die("result and errno disagree", line)
-    if not 0 <= r["collisions"] <= r["tries"]: die("collisions out of 0..tries", line)
-    if min(r["select_ns"], r["connect_ns"], r["total_ns"]) < 0: die("negative time", line)
-    if r["total_ns"] < max(r["select_ns"], r["connect_ns"]): die("total < a part", line)
-    if not 0 <= r["sport"] <= 65535 or not 0 <= r["dport"] <= 65535: die("bad port", line)
-    recs.append((r, line))
-for a in sys.argv[3:]:
-    idx, _, rest = a.partition(".")
-    r, line = recs[int(idx)]
-    for op in (">=", "=", "@", "~"):
-        if op in rest:
-            key, _, want = rest.partition(op)
-            break
-    else:
-        die("bad assertion " + a)
-    if key not in r:
-        die("assertion %s: no key %s" % (a, key), line)
-    v = r[key]
-    sv = ("true" if v else "false") if type(v) is bool else str(v)
-    if op == "=" and sv != want:
-        die("%s is %s, expected %s" % (key, sv, want), line)
-    if op == ">=" and not v >= int(want):
-        die("%s is %s, expected >= %s" % (key, sv, want), line)
-    if op == "~" and sv not in want.split(","):
-        die("%s is %s, expected one of %s" % (key, sv, want), line)
-    if op == "@":
-        lo, hi = map(int, want.split("-"))
-        if not lo <= v <= hi:
-            die("%s is %s, expected within %s" % (key, sv, want), line)
-EOF
-
 cat >"$tmp/client.py" <<'EOF'
 # client.py HOST PORT PORTFILE: send a payload, print what comes back.
 import socket, sys
@@ -264,17 +40,8 @@ sys.stdout.buffer.write(data)
 s.close()
 EOF
 
-# wait_port FILE: the port a server wrote, once it is there (at most 5 s).
-wait_port() {
-	for _ in $(seq 100); do
-		[ -s "$1" ] && { cat "$1"; return 0; }
-		sleep 0.05
-	done
-	return 1
-}
 # in_range N LO HI
 in_range() { [[ $1 =~ ^[0-9]+$ ]] && [ "$1" -ge "$2" ] && [ "$1" -le "$3" ]; }
-free_range() { "$PY" "$tmp/freeports.py" "$1"; }
 # san_blocks CMD...: with a sanitizer build of the library, the program must
 # first run with only the sanitizer runtime preloaded.  When it does not, the
 # sanitizer is to blame, not ephport, and the part is skipped.
@@ -286,8 +53,8 @@ san_blocks() {
 }
 
 # ---- servers ----------------------------------------------------------------------
-"$PY" "$tmp/echo.py" 127.0.0.1 "$tmp/echo4.port" & pids+=($!)
-"$PY" "$tmp/echo.py" ::1 "$tmp/echo6.port" 2>"$tmp/echo6.err" & pids+=($!)
+"$PY" "$helpers/loopback.py" echo 127.0.0.1 "$tmp/echo4.port" 150 & pids+=($!)
+"$PY" "$helpers/loopback.py" echo ::1 "$tmp/echo6.port" 150 2>"$tmp/echo6.err" & pids+=($!)
 echo4=$(wait_port "$tmp/echo4.port") || { say "FAIL: the IPv4 echo server did not start"; exit 1; }
 echo6=$(wait_port "$tmp/echo6.port") || { echo6=; say "no IPv6 loopback: $(tail -n1 "$tmp/echo6.err")"; }
 
@@ -335,7 +102,7 @@ else
 				cmp -s "$www/data.bin" "$tmp/c0.bin" || bad "curl without the preload: body differs from the file"
 				cmp -s "$tmp/c0.bin" "$tmp/c1.bin" || bad "curl: body under the preload differs from the body without it"
 				in_range "$lp" "$lo" "$hi" || bad "curl: local port '$lp' is outside EPHPORT_RANGE $lo-$hi"
-				"$PY" "$tmp/checklog.py" "$tmp/curl.jsonl" 1 "0.dport=$hp" "0.sport=$lp" \
+				checklog "$tmp/curl.jsonl" 1 "0.dport=$hp" "0.sport=$lp" \
 					0.dst=127.0.0.1 0.src=127.0.0.1 0.proto=tcp 0.family=ipv4 \
 					0.strategy=kernel 0.result~ok,EINPROGRESS 0.comm=curl || bad "curl: log record"
 				[ $fails -eq $f0 ] && say "curl: $(wc -c <"$tmp/c1.bin") bytes identical, local port $lp in $lo-$hi"
@@ -352,7 +119,7 @@ else
 		[ $rc -eq 0 ] || bad "user scenario: curl exited $rc under the preload"
 		[ -s "$tmp/u0.out" ] || bad "user scenario: empty output without the preload"
 		cmp -s "$tmp/u0.out" "$tmp/u1.out" || bad "user scenario: output differs with the preload"
-		"$PY" "$tmp/checklog.py" "$tmp/x.jsonl" 1 "0.dport=$hp" 0.sport@45000-45999 \
+		checklog "$tmp/x.jsonl" 1 "0.dport=$hp" 0.sport@45000-45999 \
 			0.result~ok,EINPROGRESS 0.strategy=kernel || bad "user scenario: log record"
 		[ $fails -eq $f0 ] && say "user scenario: curl -s $url output identical under the preload"
 	fi
@@ -364,7 +131,7 @@ else
 		say "ss is not installed: the ss check is skipped"
 	else
 		body="held open by a slow server $(date +%s%N)"
-		"$PY" "$tmp/slow.py" "$tmp/slow.port" "$tmp/release" "$body" & pids+=($!)
+		"$PY" "$helpers/loopback.py" slow "$tmp/slow.port" "$tmp/release" "$body" 150 & pids+=($!)
 		if sp=$(wait_port "$tmp/slow.port"); then
 			LD_PRELOAD=$preload EPHPORT_RANGE=45000-45999 EPHPORT_LOG=$tmp/ss.jsonl \
 				timeout 10 curl -s "http://127.0.0.1:$sp/" >"$tmp/ss.out" &
@@ -385,7 +152,7 @@ else
 			else
 				in_range "$local_port" 45000 45999 ||
 					bad "ss -tn shows source port $local_port, outside 45000-45999"
-				"$PY" "$tmp/checklog.py" "$tmp/ss.jsonl" 1 "0.dport=$sp" "0.sport=$local_port" \
+				checklog "$tmp/ss.jsonl" 1 "0.dport=$sp" "0.sport=$local_port" \
 					0.result~ok,EINPROGRESS || bad "ss scenario: log record"
 			fi
 			[ $rc -eq 0 ] || bad "curl against the slow server exited $rc"
@@ -424,7 +191,7 @@ for fam in 4 6; do
 	cmp -s "$tmp/p$fam.0.out" "$tmp/p$fam.1.out" || bad "python3 IPv$fam: output differs under the preload"
 	lp=$(cat "$tmp/p$fam.1.port")
 	in_range "$lp" "$lo" "$hi" || bad "python3 IPv$fam: source port $lp outside $lo-$hi"
-	"$PY" "$tmp/checklog.py" "$tmp/py$fam.jsonl" 1 "0.dport=$port" "0.sport=$lp" \
+	checklog "$tmp/py$fam.jsonl" 1 "0.dport=$port" "0.sport=$lp" \
 		"0.dst=$host" "0.src=$host" "0.family=$family" 0.proto=tcp 0.strategy=kernel \
 		0.result~ok,EINPROGRESS || bad "python3 IPv$fam: log record"
 	[ $fails -eq $f0 ] && say "python3 IPv$fam: $(wc -c <"$tmp/p$fam.1.out") bytes identical, source port $lp in $lo-$hi"
@@ -452,7 +219,7 @@ else
 		[ "$out0" = "$msg" ] || bad "socat without the preload: got '$out0'"
 		[ $rc -eq 0 ] || bad "socat under the preload exited $rc"
 		[ "$out1" = "$out0" ] || bad "socat under the preload: got '$out1', expected '$out0'"
-		"$PY" "$tmp/checklog.py" "$tmp/socat.jsonl" 1 "0.dport=$echo4" "0.sport@$lo-$hi" \
+		checklog "$tmp/socat.jsonl" 1 "0.dport=$echo4" "0.sport@$lo-$hi" \
 			0.dst=127.0.0.1 0.result~ok,EINPROGRESS 0.strategy=kernel 0.comm=socat || bad "socat: log record"
 		[ $fails -eq $f0 ] && say "socat: echo round trip identical"
 	fi

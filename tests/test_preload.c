@@ -15,10 +15,6 @@
  * reserved), so that no scenario sees another's sockets or TIME_WAITs. */
 #include <arpa/inet.h>
 #include <dirent.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/netlink.h>
-#include <linux/seccomp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -35,7 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -44,6 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+
+#include "helpers/deny_netlink.h"
 
 #ifndef TCP_USER_TIMEOUT
 #define TCP_USER_TIMEOUT 18
@@ -351,43 +348,6 @@ static int child_connect(const struct copts *o, const char *pfx, bool keep)
 	return s;
 }
 
-#if defined(__x86_64__)
-#define TEST_AUDIT_ARCH AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define TEST_AUDIT_ARCH AUDIT_ARCH_AARCH64
-#endif
-
-/* socket(AF_NETLINK, ...) fails with EACCES from now on.  Reports
- * nodiag=1 when the filter is in place and works, else nodiag=0. */
-static void deny_netlink(void)
-{
-	int ok = 0;
-#ifdef TEST_AUDIT_ARCH
-	struct sock_filter f[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TEST_AUDIT_ARCH, 1, 0),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_socket, 0, 3),
-		/* the low 32 bits of the first argument (little-endian) */
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_NETLINK, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EACCES),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog prog = {(unsigned short)(sizeof(f) / sizeof(f[0])), f};
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
-	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0) {
-		int nl = (int)syscall(SYS_socket, AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC,
-		                      NETLINK_SOCK_DIAG);
-		ok = nl < 0 && errno == EACCES;
-		if (nl >= 0)
-			close(nl);
-	}
-#endif
-	emit("", "nodiag", "%d", ok);
-}
-
 static bool parse_uint(const char *s, unsigned *out)
 {
 	char *end;
@@ -404,6 +364,12 @@ static int child_main(int argc, char **argv)
 	struct copts o;
 	memset(&o, 0, sizeof(o));
 	o.fam = '4';
+	/* The flags: KEY=1 sets, any other value clears. */
+	const struct {
+		const char *key;
+		bool *flag;
+	} flags[] = {{"nb", &o.nb},   {"cloexec", &o.cloexec}, {"opts", &o.opts},
+	             {"udp", &o.udp}, {"raw", &o.raw},         {"nodiag", &o.nodiag}};
 	for (int i = 2; i < argc; i++) {
 		const char *a = argv[i], *v = strchr(a, '=');
 		if (!v)
@@ -411,25 +377,18 @@ static int child_main(int argc, char **argv)
 		size_t kl = (size_t)(v - a);
 		v++;
 #define KEY(k) (kl == strlen(k) && strncmp(a, k, kl) == 0)
-		bool ok = true;
-		if (KEY("op"))
+		bool ok = true, *flag = NULL;
+		for (size_t f = 0; f < sizeof(flags) / sizeof(flags[0]); f++)
+			if (KEY(flags[f].key))
+				flag = flags[f].flag;
+		if (flag)
+			*flag = v[0] == '1';
+		else if (KEY("op"))
 			snprintf(o.op, sizeof(o.op), "%s", v);
 		else if (KEY("fam"))
 			o.fam = v[0];
 		else if (KEY("port"))
 			ok = parse_uint(v, &o.port);
-		else if (KEY("nb"))
-			o.nb = v[0] == '1';
-		else if (KEY("cloexec"))
-			o.cloexec = v[0] == '1';
-		else if (KEY("opts"))
-			o.opts = v[0] == '1';
-		else if (KEY("udp"))
-			o.udp = v[0] == '1';
-		else if (KEY("raw"))
-			o.raw = v[0] == '1';
-		else if (KEY("nodiag"))
-			o.nodiag = v[0] == '1';
 		else if (KEY("bindport"))
 			ok = parse_uint(v, &o.bindport);
 		else if (KEY("n"))
@@ -446,7 +405,7 @@ static int child_main(int argc, char **argv)
 	}
 	emit("", "pid", "%d", (int)getpid());
 	if (o.nodiag)
-		deny_netlink();
+		emit("", "nodiag", "%d", deny_netlink());
 
 	if (strcmp(o.op, "connect") == 0) {
 		child_connect(&o, "", false);
@@ -594,6 +553,28 @@ static void *server_main(void *arg)
 	return NULL;
 }
 
+/* ADDR:PORT in DOMAIN (AF_INET or AF_INET6) into *SS, ADDR NULL for the
+ * wildcard; returns the address's length. */
+static socklen_t inet_sockaddr(int domain, const char *addr, unsigned port,
+                               struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (domain == AF_INET) {
+		struct sockaddr_in *in = (void *)ss;
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		if (addr)
+			inet_pton(AF_INET, addr, &in->sin_addr);
+		return sizeof(*in);
+	}
+	struct sockaddr_in6 *in6 = (void *)ss;
+	in6->sin6_family = AF_INET6;
+	in6->sin6_port = htons((uint16_t)port);
+	if (addr)
+		inet_pton(AF_INET6, addr, &in6->sin6_addr);
+	return sizeof(*in6);
+}
+
 static int listen_on(int domain, const char *addr, unsigned port, bool reuse,
                      unsigned *got)
 {
@@ -604,21 +585,7 @@ static int listen_on(int domain, const char *addr, unsigned port, bool reuse,
 	if (reuse)
 		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	struct sockaddr_storage ss;
-	memset(&ss, 0, sizeof(ss));
-	socklen_t len;
-	if (domain == AF_INET) {
-		struct sockaddr_in *in = (void *)&ss;
-		in->sin_family = AF_INET;
-		in->sin_port = htons((uint16_t)port);
-		inet_pton(AF_INET, addr, &in->sin_addr);
-		len = sizeof(*in);
-	} else {
-		struct sockaddr_in6 *in6 = (void *)&ss;
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)port);
-		inet_pton(AF_INET6, addr, &in6->sin6_addr);
-		len = sizeof(*in6);
-	}
+	socklen_t len = inet_sockaddr(domain, addr, port, &ss);
 	if (bind(s, (struct sockaddr *)&ss, len) < 0 || listen(s, 128) < 0) {
 		close(s);
 		return -1;
@@ -663,22 +630,12 @@ static bool port_bindable(int domain, unsigned port)
 	int s = socket(domain, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return domain == AF_INET6 && !have_v6;
-	struct sockaddr_storage ss;
-	memset(&ss, 0, sizeof(ss));
-	socklen_t len;
-	if (domain == AF_INET) {
-		struct sockaddr_in *in = (void *)&ss;
-		in->sin_family = AF_INET;
-		in->sin_port = htons((uint16_t)port);
-		len = sizeof(*in);
-	} else {
+	if (domain == AF_INET6) {
 		int one = 1;
 		setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-		struct sockaddr_in6 *in6 = (void *)&ss;
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)port);
-		len = sizeof(*in6);
 	}
+	struct sockaddr_storage ss;
+	socklen_t len = inet_sockaddr(domain, NULL, port, &ss);
 	bool ok = bind(s, (struct sockaddr *)&ss, len) == 0;
 	close(s);
 	return ok;
@@ -1578,15 +1535,48 @@ static void test_one_record_per_connect(void **state)
 
 /* ---- tests: collisions -------------------------------------------------------- */
 
-/* A successful connect in a two-port range with one port held: the held
- * port was examined and rejected iff tries == 2.  Rejected how: by the
- * kernel (a collision), or, in the default mode, possibly by the library's
- * knowledge of the kernel's socket table before trying it.  With that
- * knowledge denied (nodiag), every rejection must be a collision. */
-static void account(const struct run *r, const struct jrec *j, bool nodiag, long *coll,
-                    long *rejected)
+/* A child under the preload connecting to the server ("op=connect" for FAM,
+ * then the arguments EXTRA, NULL-terminated) with EPHPORT_RANGE=P-(P+1). */
+static struct run *connect_in_pair(char fam, unsigned p, const char *const *extra)
 {
-	long long tries = jget(j, "tries")->i, c = jget(j, "collisions")->i;
+	struct run *r = new_run(true);
+	size_t n = 0;
+	r->args[n++] = "op=connect";
+	r->args[n++] = fmt("fam=%c", fam);
+	r->args[n++] = fmt("port=%u", fam_port(fam));
+	while (*extra) {
+		assert_true(n < sizeof(r->args) / sizeof(r->args[0]) - 1);
+		r->args[n++] = *extra++;
+	}
+	r->env[0] = fmt("EPHPORT_RANGE=%u-%u", p, p + 1);
+	run_child(r);
+	return r;
+}
+
+/* When the child was to run without inet_diag (nodiag) and seccomp could
+ * not deny it netlink, the test is skipped. */
+static void skip_unless_nodiag(const struct run *r, bool nodiag)
+{
+	if (nodiag && kv_int(r, "", "nodiag") != 1) {
+		print_message("cannot deny netlink with seccomp here: skipped\n");
+		skip();
+	}
+}
+
+/* A successful connect in a two-port range P..P+1 with one port held: one
+ * valid record, the port from the range, and the held port was examined and
+ * rejected iff tries == 2.  Rejected how: by the kernel (a collision), or,
+ * in the default mode, possibly by the library's knowledge of the kernel's
+ * socket table before trying it.  With that knowledge denied (nodiag),
+ * every rejection must be a collision. */
+static void account(const struct run *r, char fam, bool blocking, unsigned p, bool nodiag,
+                    long *coll, long *rejected)
+{
+	struct want w = {"tcp", fam == '4' ? "ipv4" : "ipv6", "kernel", NULL, blocking,
+	                 fam_dst(fam), fam_port(fam), p, p + 1};
+	struct jrec j;
+	check_single_record(r, &w, &j);
+	long long tries = jget(&j, "tries")->i, c = jget(&j, "collisions")->i;
 	REC_CHECK(tries == 1 || tries == 2, r->rec[0],
 	          "tries should be 1 or 2 for a two-port range with a port free");
 	if (nodiag)
@@ -1620,25 +1610,13 @@ static void bind_collision(char fam, bool nodiag)
 		unsigned held = p + (unsigned)order, other = p + 1 - (unsigned)order;
 		int l = listen_on(domain, wild, held, false, NULL);
 		assert_true(l >= 0);
-		struct run *r = new_run(true);
-		const char *args[] = {"op=connect", fmt("fam=%c", fam),
-		                      fmt("port=%u", fam_port(fam)),
-		                      nodiag ? "nodiag=1" : "nodiag=0", NULL};
-		memcpy(r->args, args, sizeof(args));
-		r->env[0] = fmt("EPHPORT_RANGE=%u-%u", p, p + 1);
-		run_child(r);
+		const char *extra[] = {nodiag ? "nodiag=1" : "nodiag=0", NULL};
+		struct run *r = connect_in_pair(fam, p, extra);
 		close(l);
-		if (nodiag && kv_int(r, "", "nodiag") != 1) {
-			print_message("cannot deny netlink with seccomp here: skipped\n");
-			skip();
-		}
+		skip_unless_nodiag(r, nodiag);
 		assert_connected(r, "");
 		assert_int_equal(kv_int(r, "", "sport"), other);
-		struct want w = {"tcp", fam == '4' ? "ipv4" : "ipv6", "kernel", NULL, true,
-		                 fam_dst(fam), fam_port(fam), p, p + 1};
-		struct jrec j;
-		check_single_record(r, &w, &j);
-		account(r, &j, nodiag, &total_coll, &total_rejected);
+		account(r, fam, true, p, nodiag, &total_coll, &total_rejected);
 	}
 	check_totals(nodiag, total_coll, total_rejected, p);
 }
@@ -1661,20 +1639,12 @@ static void connect_collision_mode(char fam, bool nb, bool cloexec, bool raw, bo
 	for (int order = 0; order < 2; order++) {
 		unsigned held = p + (unsigned)order, other = p + 1 - (unsigned)order;
 		int occ = occupy_connected(domain, held, fam_port(fam));
-		struct run *r = new_run(true);
-		const char *args[] = {"op=connect",      fmt("fam=%c", fam),
-		                      fmt("port=%u", fam_port(fam)),
-		                      nb ? "nb=1" : "nb=0", cloexec ? "cloexec=1" : "cloexec=0",
-		                      "opts=1",          raw ? "raw=1" : "raw=0",
-		                      nodiag ? "nodiag=1" : "nodiag=0", NULL};
-		memcpy(r->args, args, sizeof(args));
-		r->env[0] = fmt("EPHPORT_RANGE=%u-%u", p, p + 1);
-		run_child(r);
+		const char *extra[] = {nb ? "nb=1" : "nb=0", cloexec ? "cloexec=1" : "cloexec=0",
+		                       "opts=1", raw ? "raw=1" : "raw=0",
+		                       nodiag ? "nodiag=1" : "nodiag=0", NULL};
+		struct run *r = connect_in_pair(fam, p, extra);
 		close_hard_parent(occ);
-		if (nodiag && kv_int(r, "", "nodiag") != 1) {
-			print_message("cannot deny netlink with seccomp here: skipped\n");
-			skip();
-		}
+		skip_unless_nodiag(r, nodiag);
 
 		assert_connected(r, "");
 		assert_int_equal(kv_int(r, "", "setopts"), 1);
@@ -1700,11 +1670,7 @@ static void connect_collision_mode(char fam, bool nb, bool cloexec, bool raw, bo
 		assert_int_equal(kv_int(r, "", "after.nonblock"), nb);
 		assert_int_equal(kv_int(r, "", "after.cloexec"), cloexec);
 
-		struct want w = {"tcp", fam == '4' ? "ipv4" : "ipv6", "kernel", NULL, !nb,
-		                 fam_dst(fam), fam_port(fam), p, p + 1};
-		struct jrec j;
-		check_single_record(r, &w, &j);
-		account(r, &j, nodiag, &total_coll, &total_rejected);
+		account(r, fam, !nb, p, nodiag, &total_coll, &total_rejected);
 	}
 	check_totals(nodiag, total_coll, total_rejected, p);
 }
@@ -1796,19 +1762,12 @@ static void exhaustion_tuples(char fam, bool nodiag)
 	int o1 = occupy_connected(domain, p, fam_port(fam));
 	int o2 = occupy_connected(domain, p + 1, fam_port(fam));
 
-	struct run *r = new_run(true);
-	const char *args[] = {"op=connect", fmt("fam=%c", fam), fmt("port=%u", fam_port(fam)),
-	                      "nb=1", "cloexec=1", "opts=1",
-	                      nodiag ? "nodiag=1" : "nodiag=0", NULL};
-	memcpy(r->args, args, sizeof(args));
-	r->env[0] = fmt("EPHPORT_RANGE=%u-%u", p, p + 1);
-	run_child(r);
+	const char *extra[] = {"nb=1", "cloexec=1", "opts=1", nodiag ? "nodiag=1" : "nodiag=0",
+	                       NULL};
+	struct run *r = connect_in_pair(fam, p, extra);
 	close_hard_parent(o1);
 	close_hard_parent(o2);
-	if (nodiag && kv_int(r, "", "nodiag") != 1) {
-		print_message("cannot deny netlink with seccomp here: skipped\n");
-		skip();
-	}
+	skip_unless_nodiag(r, nodiag);
 
 	assert_int_equal(kv_int(r, "", "rc"), -1);
 	assert_string_equal(kv_str(r, "", "errname"), "EADDRNOTAVAIL");
