@@ -1,18 +1,23 @@
 /* The connect path.
  *
- * 1. Ask the kernel what the socket is (getsockname, SO_PROTOCOL, F_GETFL):
- *    the per-fd cache only supplies what the kernel cannot tell (the options
- *    the program set), and only when its SO_COOKIE matches.
- * 2. Decide: choose the port (unbound TCP over IPv4/IPv6, valid address),
- *    or pass the call to the kernel untouched and log why.
- * 3. Choose: walk the allocator's candidates; bind each with SO_REUSEADDR;
- *    EADDRINUSE at bind moves on; the real connect() follows; EADDRNOTAVAIL
- *    there (the 4-tuple is taken) replaces the socket under the same fd and
- *    moves on.
+ * 1. Ask the kernel what the socket is (getsockname; SO_PROTOCOL unless the
+ *    per-fd cache entry's SO_COOKIE matches this socket): the cache supplies
+ *    only what the kernel cannot tell (the options the program set, its own
+ *    SO_REUSEADDR).
+ * 2. Decide: choose the port (unbound TCP over IPv4/IPv6, an address the
+ *    kernel would connect to), or pass the call to the kernel untouched and
+ *    log why.
+ * 3. Choose: walk the allocator's candidates in the kernel's order, skipping
+ *    those the occupancy knowledge says are taken (occupancy.h); bind each
+ *    first without SO_REUSEADDR, and share a held port (bind again with it)
+ *    only when the kernel says its 4-tuple is free; then the real connect().
+ *    EADDRNOTAVAIL there (the 4-tuple was taken after all) replaces the
+ *    socket under the same fd and moves on.
  * 4. Log one record.
  *
- * Everything here is async-signal-safe: raw syscalls, no allocation, no lock
- * but per-fd try-locks.  errno is what the kernel left for the program. */
+ * Everything here is async-signal-safe: raw syscalls, no malloc, no lock a
+ * signal handler could deadlock on (per-fd try-locks; occupancy locks that
+ * recognise their owner).  errno is what the kernel left for the program. */
 #include "connect.h"
 
 #include <errno.h>
