@@ -318,11 +318,30 @@ static void quote_value(const char *v, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
-static int fail(struct ep_config *c, const char *name, const char *value,
-                const char *reason)
+/* The reason may quote pieces of the value: keep it on one line too. */
+static void escape_controls(const char *in, char *out, size_t outlen)
 {
-	char q[128];
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+	for (const unsigned char *p = (const unsigned char *)in; *p && o + 5 < outlen; p++) {
+		if (*p >= 0x20 && *p < 0x7f) {
+			out[o++] = (char)*p;
+		} else {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[*p >> 4];
+			out[o++] = hex[*p & 15];
+		}
+	}
+	out[o] = '\0';
+}
 
+static int fail(struct ep_config *c, const char *name, const char *value,
+                const char *reason_raw)
+{
+	char q[128], reason[200];
+
+	escape_controls(reason_raw, reason, sizeof(reason));
 	quote_value(value, q, sizeof(q));
 	snprintf(c->error, sizeof(c->error),
 	         "ephport: %s=\"%s\": %s; ephport is disabled in this process",
