@@ -368,6 +368,10 @@ static int try_port(struct call *c, struct ep_occ *o, struct sockaddr_storage *s
 		}
 		shared = true;
 	}
+	/* Bound: from now on the port may be shared by other sockets'
+	 * 4-tuples, as a kernel-chosen port is; say so at once, or other
+	 * threads binding it meanwhile take it for a port that never shares. */
+	set_reuse(c, true);
 	set_reuseport(c, c->reuseport_user);
 	uint64_t t1 = ep_now_ns();
 	c->rec.select_ns = t1 - c->t0;

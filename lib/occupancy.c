@@ -19,6 +19,7 @@
 #include <netinet/tcp.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -53,6 +54,7 @@ struct ep_view {
 	uint8_t src[16], dst[16];
 	/* The source the route picks (for exact lookups), once learned. */
 	_Atomic uint32_t rsrc_gen; /* == gen when rsrc is valid */
+	_Atomic uint64_t tw_next;  /* when a TIME_WAIT it marks turns reusable */
 	uint8_t rsrc[16];
 	_Atomic uint64_t bits[]; /* nwords */
 };
@@ -197,8 +199,22 @@ static bool tw_reusable(const struct ep_diag_sock *s)
 	return TW_LEN_MS - left >= TW_REUSE_DELAY_MS;
 }
 
+/* How long until a TIME_WAIT the rule refuses now becomes reusable
+ * (UINT64_MAX/2: never, with tcp_tw_reuse 0 or off loopback). */
+static uint64_t tw_wait_ns(const struct ep_diag_sock *s)
+{
+	int reuse = ep_g.cfg.tw_reuse;
+	if (reuse == 0 || (reuse == 2 && !is_loopback(s->family, s->dst) &&
+	                   !is_loopback(s->family, s->src)))
+		return UINT64_MAX / 2;
+	unsigned left = s->expires_ms > TW_LEN_MS ? TW_LEN_MS : s->expires_ms;
+	unsigned age = TW_LEN_MS - left;
+	return age >= TW_REUSE_DELAY_MS ? 0 : (uint64_t)(TW_REUSE_DELAY_MS - age) * 1000000u;
+}
+
 struct fill_ctx {
 	const struct ep_view *v;
+	uint64_t now, tw_next;
 };
 
 static void scratch_set(unsigned port)
@@ -212,6 +228,8 @@ static void scratch_set(unsigned port)
 static void fill_view(const struct ep_diag_sock *s, void *ctx)
 {
 	const struct ep_view *v = ((struct fill_ctx *)ctx)->v;
+	if (s->sport < occ.low || s->sport - occ.low >= occ.nports)
+		return;
 	if (!v->src_any) {
 		/* Bound to a specific source: only that source's tuples clash.
 		 * A v4 key compares the embedded address of v4-mapped sockets. */
@@ -220,8 +238,14 @@ static void fill_view(const struct ep_diag_sock *s, void *ctx)
 		if (memcmp(a, v->src, v->family == AF_INET ? 4 : 16) != 0)
 			return;
 	}
-	if (s->state == TCP_TIME_WAIT && tw_reusable(s))
-		return;
+	if (s->state == TCP_TIME_WAIT) {
+		if (tw_reusable(s))
+			return;
+		struct fill_ctx *f = ctx;
+		uint64_t at = f->now + tw_wait_ns(s);
+		if (at < f->tw_next)
+			f->tw_next = at;
+	}
 	scratch_set(s->sport);
 }
 
@@ -242,7 +266,7 @@ static void publish(_Atomic uint64_t *w)
 /* Re-read view V from the kernel.  Called with the dump lock held. */
 static bool view_dump(struct ep_view *v)
 {
-	struct fill_ctx ctx = {v};
+	struct fill_ctx ctx = {v, ep_now_ns(), UINT64_MAX};
 	struct ep_diag_query q = {.family = v->family, .dst = v->dst, .dport = v->dport};
 
 	memset(occ.scratch, 0, occ.nwords * 8);
@@ -258,6 +282,7 @@ static bool view_dump(struct ep_view *v)
 			return false;
 	}
 	publish(v->bits);
+	atomic_store(&v->tw_next, ctx.tw_next);
 	return true;
 }
 
@@ -434,6 +459,9 @@ uint64_t ep_occ_blocked(void *ctx, unsigned word)
 	if (!occ.ready || word >= occ.nwords)
 		return 0;
 	uint64_t w = 0;
+	if (o->brute) /* only what a fresh view knows for sure */
+		return o->shared ? atomic_load_explicit(&o->v->bits[word],
+		                                        memory_order_relaxed) : 0;
 	if (o->use_refused)
 		w |= atomic_load_explicit(&occ.refused.w[word], memory_order_relaxed);
 	if (!o->shared) {
@@ -585,30 +613,33 @@ void ep_occ_taken(struct ep_occ *o, unsigned port, struct ep_fdent *e)
 	}
 }
 
+/* No candidate was left.  Knowledge can be stale, and only the kernel is
+ * the judge, so each step asks it more directly:
+ *  1. without a view: get one (held ports are then told apart per 4-tuple);
+ *  2. with one: re-read it if it is more than 20 ms old, or if TIME_WAITs
+ *     it marked have since become reusable (refusals are forgotten too);
+ *  3. last: skip only what a fresh view knows for sure; every other
+ *     candidate is bound for real (and verified when held). */
 bool ep_occ_retry(struct ep_occ *o)
 {
-	if (!occ.ready)
+	if (!occ.ready || o->brute)
 		return false;
-	if (!o->shared)
-		return ep_occ_share(o); /* held ports, now told apart by a view */
-	if (o->v && !o->refreshed &&
-	    ep_now_ns() - atomic_load(&o->v->refreshed) >= RETRY_REFRESH_NS) {
-		/* Ports freed since the last dump (closed by other processes,
-		 * TIME_WAIT ended) become visible; learned refusals restart. */
+	if (!o->shared && ep_occ_share(o))
+		return true;
+	uint64_t now = ep_now_ns();
+	if (o->shared && !o->refreshed &&
+	    (now - atomic_load(&o->v->refreshed) >= RETRY_REFRESH_NS ||
+	     now >= atomic_load(&o->v->tw_next)) &&
+	    dump_allowed(now)) {
 		atomic_store(&occ.refused.stamp, 0);
 		map_clear(occ.refused.w);
-		bool ok = refresh_view(o, self_tid());
+		refresh_view(o, self_tid());
 		update_live(o);
-		return ok;
+		return true;
 	}
-	if (!o->brute) {
-		/* Hinted ports may still be shareable: try them for real. */
-		bool had_hints = o->use_hint;
-		o->brute = true;
-		update_live(o);
-		return had_hints;
-	}
-	return false;
+	o->brute = true;
+	update_live(o);
+	return true;
 }
 
 void ep_occ_end(struct ep_occ *o)
