@@ -57,6 +57,7 @@ struct call {
 	bool reuse_user;               /* the program's SO_REUSEADDR */
 	bool reuse_now;                /* the kernel's, as this call left it */
 	bool reuseport_user, reuseport_now; /* the same for SO_REUSEPORT */
+	unsigned scan_collisions;      /* refusals in the current scan */
 	uint64_t t0;
 	struct ep_record rec;
 };
@@ -359,7 +360,7 @@ static int try_port(struct call *c, struct ep_occ *o, struct sockaddr_storage *s
 		 * One candidate is one collision, however many binds. */
 		if (shared || err != EADDRINUSE ||
 		    ep_occ_verify(o, port) != EP_TUPLE_FREE) {
-			c->rec.collisions++;
+			c->scan_collisions++;
 			return 0;
 		}
 		if (!set_reuse(c, true)) {
@@ -388,7 +389,7 @@ static int try_port(struct call *c, struct ep_occ *o, struct sockaddr_storage *s
 	if (err == EADDRNOTAVAIL) {
 		/* The 4-tuple is in use: this socket is bound for nothing.
 		 * Replace it and try the next port. */
-		c->rec.collisions++;
+		c->scan_collisions++;
 		ep_occ_tuple_taken(o, port);
 		if (respawn(c) < 0) {
 			*rc = -1;
@@ -426,9 +427,11 @@ static int choose_and_connect(struct call *c)
 	occ_begin(&occ, c, &src);
 
 	/* A rescan (after new knowledge) walks the same order again: tries is
-	 * the furthest any scan went down it, not their sum. */
+	 * the furthest any scan went down it, and collisions the most refusals
+	 * any scan met, not their sums. */
 	do {
 		unsigned examined = 0;
+		c->scan_collisions = 0;
 		ep_scan_begin(&scan, &ep_g.alloc, offset, rnd);
 		for (;;) {
 			unsigned skipped = 0;
@@ -439,6 +442,8 @@ static int choose_and_connect(struct call *c)
 			if (!port)
 				break;
 			int r = try_port(c, &occ, &src, port, &rc, &why);
+			if (c->scan_collisions > c->rec.collisions)
+				c->rec.collisions = c->scan_collisions;
 			if (r > 0) {
 				err = errno;
 				if (rc == 0 || connect_started(err))
