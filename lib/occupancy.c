@@ -476,14 +476,6 @@ uint64_t ep_occ_blocked(void *ctx, unsigned word)
 	return w;
 }
 
-bool ep_occ_known_taken(struct ep_occ *o, unsigned port)
-{
-	if (!occ.ready || port < occ.low || port - occ.low >= occ.nports)
-		return false;
-	unsigned i = port - occ.low;
-	return (ep_occ_blocked(o, i / 64) >> (i % 64)) & 1;
-}
-
 void ep_occ_bind_refused(struct ep_occ *o, unsigned port, bool with_reuse)
 {
 	if (!occ.ready || port < occ.low || port - occ.low >= occ.nports)

@@ -73,8 +73,6 @@ uint64_t ep_occ_blocked(void *ctx, unsigned word);
 enum ep_verdict { EP_TUPLE_FREE, EP_TUPLE_TAKEN, EP_TUPLE_UNKNOWN };
 enum ep_verdict ep_occ_verify(struct ep_occ *o, unsigned port);
 
-/* Is PORT known to be unusable for this connect (as ep_occ_blocked())? */
-bool ep_occ_known_taken(struct ep_occ *o, unsigned port);
 /* The kernel refused PORT at bind() (with SO_REUSEADDR when o->shared) /
  * the 4-tuple at connect(). */
 void ep_occ_bind_refused(struct ep_occ *o, unsigned port, bool with_reuse);
