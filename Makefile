@@ -89,7 +89,7 @@ $(B)/demo/%: demo/%.c $(wildcard demo/*.h) | $(B)/demo
 $(B)/bench/%: bench/%.c $(LIB_SO) | $(B)/bench
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -L$(B) -lephport -lpthread -lm
 
-$(B)/lib $(B)/pure $(B)/tools $(B)/tests $(B)/demo $(B)/bench:
+$(B)/lib $(B)/pure $(B)/tools $(B)/tests $(B)/demo $(B)/bench $(B)/fuzz:
 	mkdir -p $@
 
 # The test runner builds what the tests need and runs every test program;
@@ -99,6 +99,26 @@ check: all $(TEST_BINS)
 
 demo: all
 	@demo/run.sh $(B)
+
+# The long sizes of the thread and log tests.
+stress: all $(TEST_BINS)
+	@EPHPORT_STRESS_N=5000 B=$(B) SAN=$(SAN) tests/run.sh $(filter %/test_threads %/test_fork_signal,$(TEST_BINS))
+
+# libFuzzer over every EPHPORT_* parser, the log encoder and the report's
+# line reader, FUZZ_SECONDS each (clang with -fsanitize=fuzzer).
+FUZZ_SECONDS ?= 30
+FUZZ_CC ?= clang
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Ilib -Itools
+fuzz: | $(B)/fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $(B)/fuzz/fuzz_config tests/fuzz/fuzz_config.c lib/config.c
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $(B)/fuzz/fuzz_logrec tests/fuzz/fuzz_logrec.c lib/logrec.c tools/record.c -ljansson
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $(B)/fuzz/fuzz_report tests/fuzz/fuzz_report.c tools/record.c -ljansson
+	@for t in fuzz_config fuzz_logrec fuzz_report; do \
+		mkdir -p $(B)/fuzz/corpus-$$t; \
+		echo "== $$t ($(FUZZ_SECONDS) s)"; \
+		$(B)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			$(B)/fuzz/corpus-$$t tests/fuzz/seeds/$$t || exit 1; \
+	done
 
 bench: all $(BENCH_BINS)
 	@bench/run.sh $(B)
