@@ -1,0 +1,39 @@
+/* sandbox [--no-getrandom] [--no-netlink] CMD [ARG...]: run CMD under a
+ * seccomp filter (inherited across exec) that makes getrandom() fail with
+ * ENOSYS (a kernel or sandbox without it) and/or socket(AF_NETLINK, ...)
+ * fail with EACCES (no access to the kernel's socket table).  Used by
+ * tests/faults.test.sh. */
+#include "ephtest.h"
+
+#ifndef __NR_getrandom
+#define __NR_getrandom SYS_getrandom
+#endif
+
+int main(int argc, char **argv)
+{
+	bool norandom = false, nonetlink = false;
+	int i = 1;
+	for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+		if (strcmp(argv[i], "--no-getrandom") == 0)
+			norandom = true;
+		else if (strcmp(argv[i], "--no-netlink") == 0)
+			nonetlink = true;
+		else if (strcmp(argv[i], "--") == 0) {
+			i++;
+			break;
+		} else {
+			fprintf(stderr, "sandbox: unknown option %s\n", argv[i]);
+			return 2;
+		}
+	}
+	if (i >= argc)
+		return 2;
+	if (ept_seccomp_deny(nonetlink ? AF_NETLINK : -1, EACCES,
+	                     norandom ? (long)__NR_getrandom : -1, ENOSYS) < 0) {
+		fprintf(stderr, "sandbox: seccomp: %s\n", strerror(errno));
+		return 77;
+	}
+	execvp(argv[i], argv + i);
+	fprintf(stderr, "sandbox: exec %s: %s\n", argv[i], strerror(errno));
+	return 127;
+}
