@@ -23,9 +23,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -103,20 +106,38 @@ static socklen_t sa_len(int family)
 }
 
 /* Copy the program's address without trusting the pointer: an address the
- * kernel would answer EFAULT for must not crash ephport.  msync(MS_ASYNC)
- * on the pages it spans fails with ENOMEM where one is not mapped, at a
- * fifth of the cost of a checked copy through process_vm_readv().  (A page
- * mapped PROT_NONE would still fault.) */
+ * kernel would answer EFAULT for (unmapped, or mapped without read access)
+ * must not crash ephport.  process_vm_readv() on ourselves is the checked
+ * copy; it costs about a microsecond, so the page it last proved readable is
+ * remembered per thread (a program passes the same stack or heap address
+ * call after call).  Where seccomp forbids it, msync(MS_ASYNC) at least
+ * proves the pages are mapped. */
+static __thread uintptr_t readable_page __attribute__((tls_model("initial-exec")));
+
 static bool copy_user(void *dst, const void *src, size_t len)
 {
 	uintptr_t a = (uintptr_t)src;
 	if (a < 4096 || a + len < a)
 		return false;
 	uintptr_t first = a & ~(uintptr_t)4095, last = (a + len - 1) & ~(uintptr_t)4095;
-	if (syscall(SYS_msync, first, last - first + 4096, MS_ASYNC) != 0)
-		return false;
-	memcpy(dst, src, len);
-	return true;
+	if (first == last && first == readable_page) {
+		memcpy(dst, src, len);
+		return true;
+	}
+	struct iovec to = {dst, len}, from = {(void *)src, len};
+	ssize_t n = syscall(SYS_process_vm_readv, ep_pid(), &to, 1UL, &from, 1UL, 0UL);
+	if (n == (ssize_t)len) {
+		if (first == last)
+			readable_page = first;
+		return true;
+	}
+	if (n < 0 && (errno == ENOSYS || errno == EPERM)) {
+		if (syscall(SYS_msync, first, last - first + 4096, MS_ASYNC) != 0)
+			return false;
+		memcpy(dst, src, len);
+		return true;
+	}
+	return false;
 }
 
 /* The address is one the kernel would try to connect to on this socket;
@@ -273,6 +294,83 @@ static int respawn(struct call *c)
 	return 0;
 }
 
+/* The address the program had bound (IP_BIND_ADDRESS_NO_PORT) before
+ * ephport added a port, so that a fresh socket can be put back in that
+ * state (ep_release_failed()). */
+static void remember_pre_address(struct call *c)
+{
+	if (!c->ent)
+		return;
+	c->ent->pre_bound = !sa_is_wildcard(&c->local);
+	if (c->kind.domain == AF_INET)
+		memcpy(c->ent->pre_addr, &((struct sockaddr_in *)&c->local)->sin_addr, 4);
+	else
+		memcpy(c->ent->pre_addr, &((struct sockaddr_in6 *)&c->local)->sin6_addr, 16);
+}
+
+static int tcp_state(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	if (syscall(SYS_getsockopt, fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+		return -1;
+	return ti.tcpi_state;
+}
+
+/* A socket whose connect ephport made is back in CLOSE (the connect failed,
+ * or the program disconnected it with AF_UNSPEC).  The kernel would have
+ * released the port it chose: a bind() or a new connect() then starts
+ * afresh.  A port bound explicitly cannot be released, so the socket is
+ * replaced by a fresh one in the state it had before that connect.  Called
+ * with E locked and matching FD's socket; true when replaced. */
+static bool release_failed(int fd, struct ep_fdent *e, bool keep_error)
+{
+	if (!e->occ_port || tcp_state(fd) != TCP_CLOSE)
+		return false;
+	/* The kernel's next connect() on it first reports a pending error
+	 * (a nonblocking connect that failed): leave that to the kernel.
+	 * poll() tells without consuming it, as SO_ERROR would. */
+	struct pollfd pfd = {fd, POLLOUT, 0};
+	if (keep_error && syscall(SYS_poll, &pfd, 1UL, 0) == 1 && (pfd.revents & POLLERR))
+		return false;
+	struct call c;
+	memset(&c, 0, sizeof(c));
+	c.fd = fd;
+	c.ent = e;
+	c.kind.domain = e->domain;
+	c.kind.type = SOCK_STREAM;
+	c.kind.protocol = e->protocol;
+	c.local.ss_family = (sa_family_t)e->domain;
+	if (e->pre_bound) {
+		if (e->domain == AF_INET)
+			memcpy(&((struct sockaddr_in *)&c.local)->sin_addr, e->pre_addr, 4);
+		else
+			memcpy(&((struct sockaddr_in6 *)&c.local)->sin6_addr, e->pre_addr, 16);
+	}
+	if (!learn_reuse(&c))
+		return false;
+	ep_occ_on_close(fd, e);
+	return respawn(&c) == 0;
+}
+
+void ep_release_failed(int fd)
+{
+	if (!ep_ready())
+		return;
+	struct ep_fdent *e = ep_fd_peek(fd);
+	if (!e || !e->cookie || !ep_fd_trylock(e))
+		return;
+	int saved = errno;
+	uint64_t cookie = 0;
+	socklen_t len = sizeof(cookie);
+	if (e->occ_port &&
+	    syscall(SYS_getsockopt, fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) == 0 &&
+	    cookie == e->cookie)
+		release_failed(fd, e, false);
+	ep_fd_unlock(e);
+	errno = saved;
+}
+
 /* Did connect() fail before the kernel would have chosen a port?  Errors
  * that only a peer or a timer can cause come after the SYN; no route is
  * told apart from an ICMP unreachable by asking the route again. */
@@ -382,6 +480,7 @@ static int try_port(struct call *c, struct ep_occ *o, struct sockaddr_storage *s
 
 	if (connect_started(err)) {
 		ep_occ_taken(o, port, c->ent);
+		remember_pre_address(c);
 		settle_reuse(c, true);
 		errno = err;
 		return 1;
@@ -401,10 +500,15 @@ static int try_port(struct call *c, struct ep_occ *o, struct sockaddr_storage *s
 	/* A failure.  If the kernel got as far as sending a SYN, its own
 	 * socket would show a port now too; otherwise (no route, bad address)
 	 * it would not, so neither may ours. */
-	if (failed_before_syn(c, err))
+	if (failed_before_syn(c, err)) {
 		respawn(c);
-	else
+	} else {
+		/* Bound, as the kernel's socket shows its port now; a later
+		 * bind() or connect() releases it (ep_release_failed()). */
+		ep_occ_taken(o, port, c->ent);
+		remember_pre_address(c);
 		settle_reuse(c, false);
+	}
 	errno = err;
 	return 1;
 }
@@ -600,7 +704,9 @@ int ep_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	const char *reason = NULL;
 	if (c.kind.protocol != IPPROTO_TCP)
 		reason = c.kind.protocol == IPPROTO_UDP ? "udp" : "proto";
-	else if (sa_port(&c.local) != 0)
+	else if (sa_port(&c.local) != 0 &&
+	         !(c.ent && release_failed(fd, c.ent, true) &&
+	           syscall(SYS_getsockname, fd, &c.local, &ll) == 0))
 		reason = "bound";
 	else if (!ep_g.cfg.ok)
 		reason = "disabled";

@@ -73,6 +73,7 @@ void ep_fd_reset(struct ep_fdent *e, uint64_t cookie, int domain, int type,
 	e->opts_len = 0;
 	e->occ_view = 0;
 	e->occ_port = 0;
+	e->pre_bound = false;
 }
 
 void ep_fd_forget(int fd)

@@ -30,6 +30,8 @@ struct ep_fdent {
 	uint16_t occ_port;     /* port ephport connected this socket from */
 	uint16_t occ_view;     /* occupancy view holding it, plus one; 0: none */
 	uint32_t occ_gen;      /* that view's generation */
+	bool pre_bound;        /* the program had bound an address (port 0) */
+	uint8_t pre_addr[16];  /* ... this one (4 bytes for AF_INET) */
 	uint8_t opts[EP_OPTLOG_LEN]; /* {u16 level, u16 name, u16 len, value}* */
 };
 

@@ -56,6 +56,7 @@ const struct ep_real *ep_real(void)
 	struct ep_real r;
 	r.socket = resolve("socket", (void *)ep_w_socket, 1);
 	r.connect = resolve("connect", (void *)ep_w_connect, 1);
+	r.bind = resolve("bind", (void *)ep_w_bind, 1);
 	r.fcntl = resolve("fcntl", (void *)ep_w_fcntl, 1);
 	r.fcntl64 = resolve("fcntl64", (void *)ep_w_fcntl, 0);
 	if (!r.fcntl64)

@@ -66,7 +66,7 @@ static void random_key(uint8_t key[16])
 }
 
 static atomic_int cached_pid;
-static __thread int cached_tid;
+static __thread int cached_tid __attribute__((tls_model("initial-exec")));
 
 int ep_pid(void)
 {

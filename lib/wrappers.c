@@ -65,6 +65,13 @@ int ep_w_connect(int fd, const struct sockaddr *addr, socklen_t len)
 EXPORT(connect, ep_w_connect);
 EXPORT(__connect, ep_w_connect);
 
+int ep_w_bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	ep_release_failed(fd);
+	return ep_real()->bind(fd, addr, len);
+}
+EXPORT(bind, ep_w_bind);
+
 int ep_w_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
 	int rc = ep_real()->setsockopt(fd, level, name, val, len);
@@ -148,8 +155,9 @@ int ep_w_close(int fd)
 	if (ep_log_is_private_fd(fd))
 		return ebadf(); /* without ephport this fd would not exist */
 	struct ep_fdent *e = ep_fd_peek(fd);
-	if (e && e->occ_port && ep_fd_trylock(e)) {
-		ep_occ_on_close(fd, e);
+	if (e && ep_fd_trylock(e)) {
+		if (e->occ_port)
+			ep_occ_on_close(fd, e);
 		ep_fd_unlock(e);
 	}
 	ep_fd_forget(fd);

@@ -8,6 +8,7 @@
 
 int ep_w_socket(int domain, int type, int protocol);
 int ep_w_connect(int fd, const struct sockaddr *addr, socklen_t len);
+int ep_w_bind(int fd, const struct sockaddr *addr, socklen_t len);
 int ep_w_fcntl(int fd, int cmd, ...);
 int ep_w_setsockopt(int fd, int level, int name, const void *val, socklen_t len);
 int ep_w_getsockopt(int fd, int level, int name, void *val, socklen_t *len);
