@@ -18,6 +18,13 @@ case ${SAN:-} in
 	;;
 esac
 case ${SAN:-} in
+*thread*)
+	# Symbolizing calls close(), which the library interposes: a second
+	# report raised there would deadlock TSan on its own lock.
+	export TSAN_OPTIONS=${TSAN_OPTIONS:-symbolize=0:halt_on_error=1}
+	;;
+esac
+case ${SAN:-} in
 *undefined*)
 	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 	;;
