@@ -5,8 +5,8 @@
  * the library also interposes connect() and friends, exactly as preloading
  * does.  Configuration comes from the EPHPORT_* environment variables, read
  * once per process (see libephport(7)). */
-#ifndef EPHPORT_H
-#define EPHPORT_H
+#ifndef EP_PUBLIC_API_H
+#define EP_PUBLIC_API_H
 
 #include <sys/socket.h>
 

@@ -4,8 +4,8 @@
  * and the `ephport` command, so a value is parsed by exactly one piece of
  * code.  ep_config_load() pulls values through callbacks so that the same
  * loader serves the preload (getenv, /proc), `ephport check` and tests. */
-#ifndef EPHPORT_CONFIG_H
-#define EPHPORT_CONFIG_H
+#ifndef EP_CONFIG_H
+#define EP_CONFIG_H
 
 #include <limits.h>
 #include <netinet/in.h>

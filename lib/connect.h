@@ -1,7 +1,7 @@
 /* connect() with the source port chosen by ephport: the heart of the library.
  * Returns what the kernel's own connect() would, and logs one record. */
-#ifndef EPHPORT_CONNECT_H
-#define EPHPORT_CONNECT_H
+#ifndef EP_CONNECT_H
+#define EP_CONNECT_H
 
 #include <sys/socket.h>
 

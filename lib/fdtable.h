@@ -8,8 +8,8 @@
  * the connect path stays allocation-free.  Each entry has a try-lock: a
  * thread (or a signal handler) that finds it held treats the entry as
  * unknown rather than waiting. */
-#ifndef EPHPORT_FDTABLE_H
-#define EPHPORT_FDTABLE_H
+#ifndef EP_FDTABLE_H
+#define EP_FDTABLE_H
 
 #include <stdatomic.h>
 #include <stdbool.h>

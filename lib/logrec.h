@@ -1,7 +1,7 @@
 /* One log record (schema "v":1 of the contract) and its JSON encoding.
  * The encoder is pure and async-signal-safe: no stdio, no allocation. */
-#ifndef EPHPORT_LOGREC_H
-#define EPHPORT_LOGREC_H
+#ifndef EP_LOGREC_H
+#define EP_LOGREC_H
 
 #include <stdbool.h>
 #include <stddef.h>

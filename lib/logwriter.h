@@ -1,7 +1,7 @@
 /* The log file descriptor: opened once, kept out of the program's way, and
  * written with one write() per record. */
-#ifndef EPHPORT_LOGWRITER_H
-#define EPHPORT_LOGWRITER_H
+#ifndef EP_LOGWRITER_H
+#define EP_LOGWRITER_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -18,8 +18,8 @@
  * connect is handled as a collision.  Every failure here (no netlink,
  * inet_diag missing, a busy lock in a signal handler) only means less
  * knowledge: the plain candidate loop still runs. */
-#ifndef EPHPORT_OCCUPANCY_H
-#define EPHPORT_OCCUPANCY_H
+#ifndef EP_OCCUPANCY_H
+#define EP_OCCUPANCY_H
 
 #include <stdbool.h>
 #include <stdint.h>

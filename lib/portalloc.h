@@ -5,8 +5,8 @@
  * The kernel strategy mirrors Linux 6.x __inet_hash_connect()
  * (net/ipv4/inet_hashtables.c) and secure_ipv{4,6}_port_ephemeral()
  * (net/core/secure_seq.c). */
-#ifndef EPHPORT_PORTALLOC_H
-#define EPHPORT_PORTALLOC_H
+#ifndef EP_PORTALLOC_H
+#define EP_PORTALLOC_H
 
 #include <stdatomic.h>
 #include <stdbool.h>

@@ -1,7 +1,7 @@
 /* The next definitions of the functions the library wraps (normally glibc's),
  * resolved with dlsym(RTLD_NEXT) once, lock-free and thread-safe. */
-#ifndef EPHPORT_REAL_H
-#define EPHPORT_REAL_H
+#ifndef EP_REAL_H
+#define EP_REAL_H
 
 #include <sys/socket.h>
 

@@ -6,8 +6,8 @@
  * left with a socket in the state it had before connect(): a fresh socket of
  * the same kind, with the same socket options, file status flags and
  * close-on-exec flag, placed under the same fd number with dup3(). */
-#ifndef EPHPORT_RESPAWN_H
-#define EPHPORT_RESPAWN_H
+#ifndef EP_RESPAWN_H
+#define EP_RESPAWN_H
 
 #include <stdbool.h>
 #include <sys/socket.h>

@@ -1,7 +1,7 @@
 /* SipHash-2-4 (Aumasson & Bernstein), the keyed hash the kernel uses for
  * secure_ipv4_port_ephemeral().  Pure: no state, no syscalls. */
-#ifndef EPHPORT_SIPHASH_H
-#define EPHPORT_SIPHASH_H
+#ifndef EP_SIPHASH_H
+#define EP_SIPHASH_H
 
 #include <stddef.h>
 #include <stdint.h>

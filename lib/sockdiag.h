@@ -1,7 +1,7 @@
 /* The kernel's socket table, read through NETLINK_SOCK_DIAG (inet_diag),
  * filtered in the kernel.  Raw syscalls only; no allocation. */
-#ifndef EPHPORT_SOCKDIAG_H
-#define EPHPORT_SOCKDIAG_H
+#ifndef EP_SOCKDIAG_H
+#define EP_SOCKDIAG_H
 
 #include <stdint.h>
 

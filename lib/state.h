@@ -1,7 +1,7 @@
 /* Process-wide state: the configuration, the allocator, the random source,
  * set up once (library constructor, or lazily by the first wrapper call). */
-#ifndef EPHPORT_STATE_H
-#define EPHPORT_STATE_H
+#ifndef EP_STATE_H
+#define EP_STATE_H
 
 #include <stdbool.h>
 #include <stdint.h>

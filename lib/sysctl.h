@@ -1,6 +1,6 @@
 /* Reading /proc/sys values with raw syscalls (no stdio, no allocation). */
-#ifndef EPHPORT_SYSCTL_H
-#define EPHPORT_SYSCTL_H
+#ifndef EP_SYSCTL_H
+#define EP_SYSCTL_H
 
 #include <stddef.h>
 

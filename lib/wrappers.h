@@ -1,8 +1,8 @@
 /* The wrappers' own (hidden) names.  The exported symbols socket, connect,
  * fcntl, ... are aliases of these; real.c uses the hidden addresses to
  * detect RTLD_NEXT leading back into the library. */
-#ifndef EPHPORT_WRAPPERS_H
-#define EPHPORT_WRAPPERS_H
+#ifndef EP_WRAPPERS_H
+#define EP_WRAPPERS_H
 
 #include <sys/socket.h>
 

@@ -1,7 +1,7 @@
 /* Just enough ELF reading to know whether the dynamic loader (and so
  * LD_PRELOAD) will be involved when a file is executed. */
-#ifndef EPHPORT_ELFINFO_H
-#define EPHPORT_ELFINFO_H
+#ifndef EP_ELFINFO_H
+#define EP_ELFINFO_H
 
 #include <stdbool.h>
 

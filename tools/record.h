@@ -9,8 +9,8 @@
  * Both paths fill the same typed slots, checked by one validator, so a line
  * means the same whichever path read it (tests/test_tool_record.c compares
  * them on the library's own encoder output and on damaged lines). */
-#ifndef EPHPORT_RECORD_H
-#define EPHPORT_RECORD_H
+#ifndef EP_RECORD_H
+#define EP_RECORD_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,6 +1,6 @@
 /* `ephport report`: options and their parsing (exposed for tests). */
-#ifndef EPHPORT_REPORT_H
-#define EPHPORT_REPORT_H
+#ifndef EP_REPORT_H
+#define EP_REPORT_H
 
 #include <stdbool.h>
 #include <stdint.h>

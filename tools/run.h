@@ -1,6 +1,6 @@
 /* `ephport run` helpers (exposed for tests). */
-#ifndef EPHPORT_RUN_H
-#define EPHPORT_RUN_H
+#ifndef EP_RUN_H
+#define EP_RUN_H
 
 #include <stddef.h>
 

@@ -1,8 +1,8 @@
 /* The summary arithmetic of `ephport report`: percentiles, histogram
  * buckets, time units.  Pure code (no I/O, no globals), unit-tested by
  * tests/test_report.c. */
-#ifndef EPHPORT_STATS_H
-#define EPHPORT_STATS_H
+#ifndef EP_STATS_H
+#define EP_STATS_H
 
 #include <stdbool.h>
 #include <stddef.h>

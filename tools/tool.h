@@ -1,6 +1,6 @@
 /* The `ephport` command: its subcommands and what they share. */
-#ifndef EPHPORT_TOOL_H
-#define EPHPORT_TOOL_H
+#ifndef EP_TOOL_H
+#define EP_TOOL_H
 
 #include "ephport.h" /* EPHPORT_VERSION: one version for library and command */
 
