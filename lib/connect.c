@@ -290,6 +290,7 @@ static int respawn(struct call *c)
 		c->ent->reuse_forced = false;
 		c->ent->occ_view = 0;
 		c->ent->occ_port = 0;
+		c->ent->user_bound = rebind != NULL;
 	}
 	return 0;
 }
@@ -603,6 +604,14 @@ static void finish_record(struct call *c, int err)
 
 	r->total_ns = ep_now_ns() - c->t0;
 	r->err = err;
+	if (err == 0 && c->kind.protocol == IPPROTO_TCP && !r->reason) {
+		/* A first connect() on a non-blocking TCP socket never ends at
+		 * once (a later one may report the completion with 0). */
+		r->blocking = true;
+	} else {
+		int fl = (int)syscall(SYS_fcntl, c->fd, F_GETFL);
+		r->blocking = fl >= 0 && !(fl & O_NONBLOCK);
+	}
 	r->pid = ep_pid();
 	r->tid = ep_tid();
 	r->comm = ep_g.comm;
@@ -653,6 +662,7 @@ static struct ep_fdent *adopt_entry(int fd, int domain)
 		return NULL;
 	}
 	ep_fd_reset(e, cookie, domain, SOCK_STREAM, IPPROTO_TCP);
+	e->user_bound = true; /* unknown: always ask getsockname() */
 	e->reuse_user = on != 0;
 	e->opts_overflow = true;
 	return e;
@@ -678,13 +688,20 @@ int ep_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	 * a socket, or closed): straight through, not logged.  The protocol
 	 * comes from the cache entry when its cookie matches this socket. */
 	socklen_t ll = sizeof(c.local);
-	if (syscall(SYS_getsockname, fd, &c.local, &ll) < 0 ||
-	    (c.local.ss_family != AF_INET && c.local.ss_family != AF_INET6)) {
+	c.ent = matching_entry(fd);
+	if (c.ent && !c.ent->user_bound && !c.ent->occ_port) {
+		/* Made through socket() and never bound through bind(): no
+		 * local address yet (a bind by raw syscall shows up as EINVAL
+		 * at ephport's own bind, and the call then passes through). */
+		c.local.ss_family = (sa_family_t)c.ent->domain;
+	} else if (syscall(SYS_getsockname, fd, &c.local, &ll) < 0 ||
+	           (c.local.ss_family != AF_INET && c.local.ss_family != AF_INET6)) {
+		if (c.ent)
+			ep_fd_unlock(c.ent);
 		errno = saved;
 		return R->connect(fd, addr, len);
 	}
 	c.kind.domain = c.local.ss_family;
-	c.ent = matching_entry(fd);
 	if (c.ent) {
 		c.kind.protocol = c.ent->protocol;
 	} else if (sys_getsockopt_int(fd, SOL_SOCKET, SO_PROTOCOL, &c.kind.protocol) < 0) {
@@ -695,10 +712,6 @@ int ep_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	}
 	c.kind.type = SOCK_STREAM; /* TCP's; only TCP sockets are ever respawned */
 	bool logging = ep_log_enabled();
-	if (logging) { /* only the record needs it */
-		int fl = (int)syscall(SYS_fcntl, fd, F_GETFL);
-		c.rec.blocking = fl >= 0 && !(fl & O_NONBLOCK);
-	}
 	c.rec.strategy = ep_strategy_name(ep_g.cfg.strategy);
 
 	const char *reason = NULL;

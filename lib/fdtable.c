@@ -70,6 +70,7 @@ void ep_fd_reset(struct ep_fdent *e, uint64_t cookie, int domain, int type,
 	e->reuse_forced = false;
 	e->reuse_user = false;
 	e->opts_overflow = false;
+	e->user_bound = false;
 	e->opts_len = 0;
 	e->occ_view = 0;
 	e->occ_port = 0;

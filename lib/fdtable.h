@@ -26,6 +26,7 @@ struct ep_fdent {
 	bool reuse_forced;     /* ephport set SO_REUSEADDR itself */
 	bool reuse_user;       /* the program's own SO_REUSEADDR value */
 	bool opts_overflow;    /* the log below is incomplete */
+	bool user_bound;       /* bind() was called on it (or may have been) */
 	uint16_t opts_len;
 	uint16_t occ_port;     /* port ephport connected this socket from */
 	uint16_t occ_view;     /* occupancy view holding it, plus one; 0: none */

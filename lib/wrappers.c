@@ -68,7 +68,13 @@ EXPORT(__connect, ep_w_connect);
 int ep_w_bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	ep_release_failed(fd);
-	return ep_real()->bind(fd, addr, len);
+	int rc = ep_real()->bind(fd, addr, len);
+	struct ep_fdent *e = ep_fd_peek(fd);
+	if (rc == 0 && e && ep_fd_trylock(e)) {
+		e->user_bound = true; /* connect() must ask for its address */
+		ep_fd_unlock(e);
+	}
+	return rc;
 }
 EXPORT(bind, ep_w_bind);
 
