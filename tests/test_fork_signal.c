@@ -82,6 +82,12 @@ static bool in_range(int fd)
 static void *acceptor(void *arg)
 {
 	(void)arg;
+	/* SIGALRM is for the main thread, whose connect() it interrupts (the
+	 * handler's state is the main thread's alone). */
+	sigset_t alrm;
+	sigemptyset(&alrm);
+	sigaddset(&alrm, SIGALRM);
+	pthread_sigmask(SIG_BLOCK, &alrm, NULL);
 	struct pollfd p[NDST];
 	for (int i = 0; i < NDST; i++)
 		p[i] = (struct pollfd){g_lfd[i], POLLIN, 0};
