@@ -102,7 +102,9 @@ demo: all
 
 # The long sizes of the thread and log tests.
 stress: all $(TEST_BINS)
-	@EPHPORT_STRESS_N=5000 B=$(B) SAN=$(SAN) tests/run.sh $(filter %/test_threads %/test_fork_signal,$(TEST_BINS))
+	EPHPORT_TOP=$(CURDIR) B=$(B) EPHPORT_STRESS_N=5000 $(B)/tests/test_threads
+	EPHPORT_TOP=$(CURDIR) B=$(B) EPHPORT_STRESS_N=5000 $(B)/tests/test_fork_signal
+	EPHPORT_TOP=$(CURDIR) B=$(B) EPHPORT_LOGS_N=10000 bash tests/logs.test.sh
 
 # libFuzzer over every EPHPORT_* parser, the log encoder and the report's
 # line reader, FUZZ_SECONDS each (clang with -fsanitize=fuzzer).
