@@ -293,38 +293,22 @@ int ep_parse_log(const char *s, struct ep_config *c, char *err, size_t errlen)
 	return 0;
 }
 
-/* The value as it appears in a message: printable ASCII kept, everything else
- * as \xNN, long values cut short. */
-static void quote_value(const char *v, char *out, size_t outlen)
+/* Text for a one-line message: printable ASCII kept, every other byte as
+ * \xNN (and, for a quoted value, '"' and '\\' too), cut short with "..."
+ * after MAX characters. */
+static void escape_text(const char *in, char *out, size_t outlen, size_t max,
+                        bool quoted)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t o = 0;
 
-	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
-		if (o + 8 >= outlen || o >= 80) {
+	for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
+		if (o + 8 >= outlen || o >= max) {
 			memcpy(out + o, "...", 3);
 			o += 3;
 			break;
 		}
-		if (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\') {
-			out[o++] = (char)*p;
-		} else {
-			out[o++] = '\\';
-			out[o++] = 'x';
-			out[o++] = hex[*p >> 4];
-			out[o++] = hex[*p & 15];
-		}
-	}
-	out[o] = '\0';
-}
-
-/* The reason may quote pieces of the value: keep it on one line too. */
-static void escape_controls(const char *in, char *out, size_t outlen)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t o = 0;
-	for (const unsigned char *p = (const unsigned char *)in; *p && o + 5 < outlen; p++) {
-		if (*p >= 0x20 && *p < 0x7f) {
+		if (*p >= 0x20 && *p < 0x7f && !(quoted && (*p == '"' || *p == '\\'))) {
 			out[o++] = (char)*p;
 		} else {
 			out[o++] = '\\';
@@ -339,10 +323,11 @@ static void escape_controls(const char *in, char *out, size_t outlen)
 static int fail(struct ep_config *c, const char *name, const char *value,
                 const char *reason_raw)
 {
-	char q[128], reason[200];
+	char q[100], reason[160];
 
-	escape_controls(reason_raw, reason, sizeof(reason));
-	quote_value(value, q, sizeof(q));
+	/* The reason may quote pieces of the value: one line all the same. */
+	escape_text(reason_raw, reason, sizeof(reason), sizeof(reason), false);
+	escape_text(value, q, sizeof(q), 80, true);
 	snprintf(c->error, sizeof(c->error),
 	         "ephport: %s=\"%s\": %s; ephport is disabled in this process",
 	         name, q, reason);

@@ -233,30 +233,29 @@ static bool learn_reuse(struct call *c)
 	return true;
 }
 
-static bool set_reuseport(struct call *c, bool on)
+/* Set a boolean socket option, tracking the kernel's value in *NOW. */
+static bool set_flag(int fd, int name, bool *now, bool on)
 {
-	if (c->reuseport_now == on)
+	if (*now == on)
 		return true;
-	if (sys_setsockopt_int(c->fd, SOL_SOCKET, SO_REUSEPORT, on) < 0)
+	if (sys_setsockopt_int(fd, SOL_SOCKET, name, on) < 0)
 		return false;
-	c->reuseport_now = on;
+	*now = on;
 	return true;
 }
 
 static bool set_reuse(struct call *c, bool on)
 {
-	if (c->reuse_now == on)
-		return true;
-	if (sys_setsockopt_int(c->fd, SOL_SOCKET, SO_REUSEADDR, on) < 0)
-		return false;
-	c->reuse_now = on;
-	return true;
+	return set_flag(c->fd, SO_REUSEADDR, &c->reuse_now, on);
+}
+
+static bool set_reuseport(struct call *c, bool on)
+{
+	return set_flag(c->fd, SO_REUSEPORT, &c->reuseport_now, on);
 }
 
 /* The call is over: on a connected (or connecting) socket SO_REUSEADDR
  * stays on; otherwise the program's value is put back. */
-static bool set_reuseport(struct call *c, bool on);
-
 static void settle_reuse(struct call *c, bool connected)
 {
 	set_reuseport(c, c->reuseport_user);
