@@ -2,6 +2,7 @@
 #include "fdtable.h"
 
 #include <string.h>
+#include <stdint.h>
 #include <sys/mman.h>
 
 #define CHUNK_SHIFT 10
@@ -71,6 +72,7 @@ void ep_fd_reset(struct ep_fdent *e, uint64_t cookie, int domain, int type,
 	e->reuse_user = false;
 	e->opts_overflow = false;
 	e->user_bound = false;
+	e->n_epoll = 0;
 	e->opts_len = 0;
 	e->occ_view = 0;
 	e->occ_port = 0;
@@ -104,6 +106,7 @@ void ep_fd_copy(int oldfd, int newfd)
 	if (ep_fd_trylock(dst)) {
 		memcpy((char *)dst + sizeof(dst->busy), (char *)src + sizeof(src->busy),
 		       sizeof(*dst) - sizeof(dst->busy));
+		dst->n_epoll = 0; /* epoll registers (file, fd) pairs */
 		ep_fd_unlock(dst);
 	}
 	ep_fd_unlock(src);
@@ -159,6 +162,54 @@ int ep_fd_each_opt(const struct ep_fdent *e, ep_opt_fn fn, void *ctx)
 			return rc;
 	}
 	return 0;
+}
+
+/* Epoll fd numbers below EPGEN_FDS get a generation, bumped whenever the
+ * number is closed or replaced, so that a registration recorded against an
+ * epoll instance is never replayed into another that took its number. */
+#define EPGEN_FDS 4096
+static atomic_uint epoll_gen[EPGEN_FDS];
+
+uint32_t ep_epoll_gen(int epfd)
+{
+	if (epfd < 0 || epfd >= EPGEN_FDS)
+		return 0;
+	return atomic_load_explicit(&epoll_gen[epfd], memory_order_relaxed);
+}
+
+void ep_epoll_forget(int epfd)
+{
+	if (epfd >= 0 && epfd < EPGEN_FDS &&
+	    atomic_load_explicit(&epoll_gen[epfd], memory_order_relaxed))
+		atomic_fetch_add_explicit(&epoll_gen[epfd], 1, memory_order_relaxed);
+}
+
+void ep_fd_note_epoll(int fd, int epfd, int op, uint32_t events, uint64_t data)
+{
+	struct ep_fdent *e = ep_fd_peek(fd);
+	if (!e || !e->cookie || epfd < 0 || epfd >= EPGEN_FDS || !ep_fd_trylock(e))
+		return;
+	uint32_t zero = 0;
+	/* Generation 0 means "never seen": start at 1. */
+	atomic_compare_exchange_strong(&epoll_gen[epfd], &zero, 1);
+	uint32_t gen = ep_epoll_gen(epfd);
+	int slot = -1;
+	for (int i = 0; i < e->n_epoll && i < EP_EPOLL_MAX; i++)
+		if (e->epoll[i].epfd == epfd)
+			slot = i;
+	if (op == 2 /* EPOLL_CTL_DEL */) {
+		if (slot >= 0) {
+			e->epoll[slot] = e->epoll[e->n_epoll - 1];
+			e->n_epoll--;
+		}
+	} else if (slot < 0 && e->n_epoll >= EP_EPOLL_MAX) {
+		e->n_epoll = EP_EPOLL_MAX + 1; /* cannot restore them all */
+	} else if (e->n_epoll <= EP_EPOLL_MAX) {
+		if (slot < 0)
+			slot = e->n_epoll++;
+		e->epoll[slot] = (struct ep_epoll_reg){epfd, gen, events, data};
+	}
+	ep_fd_unlock(e);
 }
 
 struct find_ctx {

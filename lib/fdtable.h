@@ -31,6 +31,13 @@ struct ep_fdent {
 	uint16_t occ_port;     /* port ephport connected this socket from */
 	uint16_t occ_view;     /* occupancy view holding it, plus one; 0: none */
 	uint32_t occ_gen;      /* that view's generation */
+	uint8_t n_epoll;       /* epoll registrations below (EP_EPOLL_MAX+1: too many) */
+	struct ep_epoll_reg {
+		int epfd;
+		uint32_t gen;      /* ep_epoll_gen(epfd) when registered */
+		uint32_t events;
+		uint64_t data;
+	} epoll[2];
 	bool pre_bound;        /* the program had bound an address (port 0) */
 	uint8_t pre_addr[16];  /* ... this one (4 bytes for AF_INET) */
 	uint8_t opts[EP_OPTLOG_LEN]; /* {u16 level, u16 name, u16 len, value}* */
@@ -60,6 +67,16 @@ void ep_fd_record_opt(struct ep_fdent *e, int level, int name,
 typedef int (*ep_opt_fn)(int level, int name, const void *val, unsigned len,
                          void *ctx);
 int ep_fd_each_opt(const struct ep_fdent *e, ep_opt_fn fn, void *ctx);
+
+#define EP_EPOLL_MAX 2
+
+/* The program added, changed or removed FD in epoll set EPFD (locks E). */
+void ep_fd_note_epoll(int fd, int epfd, int op, uint32_t events, uint64_t data);
+/* EPFD's number now names another file (closed, or replaced by dup2):
+ * registrations recorded against the old one no longer count. */
+void ep_epoll_forget(int epfd);
+/* The current generation of epoll fd number EPFD (0 if never seen). */
+uint32_t ep_epoll_gen(int epfd);
 
 /* The last value recorded for an int option; 1 when found. */
 int ep_fd_find_opt_int(const struct ep_fdent *e, int level, int name, int *val);

@@ -5,6 +5,8 @@
 
 #include <sys/socket.h>
 
+struct epoll_event;
+
 struct ep_real {
 	int (*socket)(int, int, int);
 	int (*connect)(int, const struct sockaddr *, socklen_t);
@@ -14,6 +16,7 @@ struct ep_real {
 	int (*setsockopt)(int, int, int, const void *, socklen_t);
 	int (*getsockopt)(int, int, int, void *, socklen_t *);
 	int (*close)(int);
+	int (*epoll_ctl)(int, int, int, struct epoll_event *);
 	int (*close_range)(unsigned, unsigned, int);
 	int (*dup)(int);
 	int (*dup2)(int, int);

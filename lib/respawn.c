@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -121,6 +122,17 @@ int ep_respawn(int fd, const struct ep_sockkind *kind, const struct ep_fdent *e,
 	if (syscall(SYS_dup3, nfd, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
 		goto fail;
 	syscall(SYS_close, nfd);
+	/* The old socket left the epoll sets it was in when it was closed:
+	 * put the new one in with the same events and data. */
+	if (e && e->n_epoll <= EP_EPOLL_MAX) {
+		for (int i = 0; i < e->n_epoll; i++) {
+			const struct ep_epoll_reg *r = &e->epoll[i];
+			if (r->gen != ep_epoll_gen(r->epfd))
+				continue;
+			struct epoll_event ev = {.events = r->events, .data.u64 = r->data};
+			syscall(SYS_epoll_ctl, r->epfd, EPOLL_CTL_ADD, fd, &ev);
+		}
+	}
 	return 0;
 
 fail:;

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -77,6 +78,18 @@ int ep_w_bind(int fd, const struct sockaddr *addr, socklen_t len)
 	return rc;
 }
 EXPORT(bind, ep_w_bind);
+
+int ep_w_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	int rc = ep_real()->epoll_ctl(epfd, op, fd, ev);
+	if (rc == 0 && (op == EPOLL_CTL_DEL || ev)) {
+		int saved = errno;
+		ep_fd_note_epoll(fd, epfd, op, ev ? ev->events : 0, ev ? ev->data.u64 : 0);
+		errno = saved;
+	}
+	return rc;
+}
+EXPORT(epoll_ctl, ep_w_epoll_ctl);
 
 int ep_w_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
@@ -167,6 +180,7 @@ int ep_w_close(int fd)
 		ep_fd_unlock(e);
 	}
 	ep_fd_forget(fd);
+	ep_epoll_forget(fd);
 	return ep_real()->close(fd);
 }
 EXPORT(close, ep_w_close);
@@ -215,6 +229,8 @@ static int dup_to(int oldfd, int newfd, int flags, bool three)
 		ep_log_vacate((unsigned)newfd, (unsigned)newfd);
 	const struct ep_real *R = ep_real();
 	int rc = three ? R->dup3(oldfd, newfd, flags) : R->dup2(oldfd, newfd);
+	if (rc >= 0 && oldfd != newfd)
+		ep_epoll_forget(newfd);
 	if (rc >= 0 && oldfd != newfd) {
 		int saved = errno;
 		ep_fd_copy(oldfd, newfd);

@@ -13,6 +13,8 @@ int ep_w_fcntl(int fd, int cmd, ...);
 int ep_w_setsockopt(int fd, int level, int name, const void *val, socklen_t len);
 int ep_w_getsockopt(int fd, int level, int name, void *val, socklen_t *len);
 int ep_w_close(int fd);
+struct epoll_event;
+int ep_w_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
 int ep_w_close_range(unsigned lo, unsigned hi, int flags);
 int ep_w_dup(int fd);
 int ep_w_dup2(int oldfd, int newfd);
