@@ -358,12 +358,12 @@ void ep_release_failed(int fd)
 	if (!ep_ready())
 		return;
 	struct ep_fdent *e = ep_fd_peek(fd);
-	if (!e || !e->cookie || !ep_fd_trylock(e))
+	if (!e || !ep_fd_trylock(e))
 		return;
 	int saved = errno;
 	uint64_t cookie = 0;
 	socklen_t len = sizeof(cookie);
-	if (e->occ_port &&
+	if (e->cookie && e->occ_port &&
 	    syscall(SYS_getsockopt, fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) == 0 &&
 	    cookie == e->cookie)
 		release_failed(fd, e, false);

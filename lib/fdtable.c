@@ -93,16 +93,17 @@ void ep_fd_forget(int fd)
 void ep_fd_copy(int oldfd, int newfd)
 {
 	struct ep_fdent *src = ep_fd_peek(oldfd);
-	if (!src || atomic_load_explicit(&src->busy, memory_order_relaxed) ||
-	    src->cookie == 0) {
+	if (!src || !ep_fd_trylock(src)) {
 		ep_fd_forget(newfd);
 		return;
 	}
-	struct ep_fdent *dst = ep_fd_get(newfd);
-	if (!dst || dst == src)
+	struct ep_fdent *dst = src->cookie ? ep_fd_get(newfd) : NULL;
+	if (!dst || dst == src) {
+		ep_fd_unlock(src);
+		if (!dst)
+			ep_fd_forget(newfd);
 		return;
-	if (!ep_fd_trylock(src))
-		return;
+	}
 	if (ep_fd_trylock(dst)) {
 		memcpy((char *)dst + sizeof(dst->busy), (char *)src + sizeof(src->busy),
 		       sizeof(*dst) - sizeof(dst->busy));
@@ -187,8 +188,12 @@ void ep_epoll_forget(int epfd)
 void ep_fd_note_epoll(int fd, int epfd, int op, uint32_t events, uint64_t data)
 {
 	struct ep_fdent *e = ep_fd_peek(fd);
-	if (!e || !e->cookie || epfd < 0 || epfd >= EPGEN_FDS || !ep_fd_trylock(e))
+	if (!e || epfd < 0 || epfd >= EPGEN_FDS || !ep_fd_trylock(e))
 		return;
+	if (!e->cookie) {
+		ep_fd_unlock(e);
+		return;
+	}
 	uint32_t zero = 0;
 	/* Generation 0 means "never seen": start at 1. */
 	atomic_compare_exchange_strong(&epoll_gen[epfd], &zero, 1);

@@ -97,7 +97,11 @@ int ep_w_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 	if (rc != 0)
 		return rc;
 	struct ep_fdent *e = ep_fd_peek(fd);
-	if (e && e->cookie && ep_fd_trylock(e)) {
+	if (e && ep_fd_trylock(e)) {
+		if (!e->cookie) {
+			ep_fd_unlock(e);
+			return 0;
+		}
 		if (level == SOL_SOCKET && name == SO_REUSEADDR && val &&
 		    len >= sizeof(int)) {
 			e->reuse_user = *(const int *)val != 0;
@@ -118,12 +122,12 @@ int ep_w_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 	if (rc != 0 || level != SOL_SOCKET || name != SO_REUSEADDR)
 		return rc;
 	struct ep_fdent *e = ep_fd_peek(fd);
-	if (!e || !e->cookie || !ep_fd_trylock(e))
+	if (!e || !ep_fd_trylock(e))
 		return rc;
 	uint64_t cookie = 0;
 	socklen_t clen = sizeof(cookie);
 	int saved = errno;
-	if (e->reuse_forced && val && len && *len >= sizeof(int) &&
+	if (e->cookie && e->reuse_forced && val && len && *len >= sizeof(int) &&
 	    syscall(SYS_getsockopt, fd, SOL_SOCKET, SO_COOKIE, &cookie, &clen) == 0 &&
 	    cookie == e->cookie)
 		*(int *)val = e->reuse_user;

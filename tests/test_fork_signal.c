@@ -146,6 +146,10 @@ static const char *g_watch_what = "";
 static void *watchdog(void *arg)
 {
 	(void)arg;
+	sigset_t alrm; /* SIGALRM is the main thread's (see acceptor()) */
+	sigemptyset(&alrm);
+	sigaddset(&alrm, SIGALRM);
+	pthread_sigmask(SIG_BLOCK, &alrm, NULL);
 	long last = -1;
 	double since = ept_now();
 	while (!atomic_load(&g_stop)) {
