@@ -93,7 +93,7 @@ if [ -z "${PRESSURE_CASE:-}" ]; then
 	CC=${CC:-cc}
 	command -v "$CC" >/dev/null || { say "FAIL: no C compiler ($CC) for the seccomp helper"; exit 1; }
 	mkdir -p "$bdir/tests"
-	if ! "$CC" -O2 -Wall -Wextra -Werror -o "$nodiag" "$helpers/pressure_nodiag.c"; then
+	if ! "$CC" -O2 -Wall -Wextra -Werror -I"$helpers" -o "$nodiag" "$helpers/pressure_nodiag.c"; then
 		say "FAIL: cannot build $nodiag"
 		exit 1
 	fi
