@@ -5,11 +5,7 @@
 # signals, LD_PRELOAD, warnings) and make install / uninstall.
 # Records written by the real library are tested in cli_preload.test.sh.
 # Exit 0 pass, 77 skip (with the reason), anything else fail.
-set -u
-top=${EPHPORT_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
-cd "$top" || exit 1
-B=${B:-build}
-case $B in /*) bdir=$B ;; *) bdir=$top/$B ;; esac
+. "$(dirname "$0")/helpers/paths.sh"
 eph=$bdir/ephport
 fails=0
 checks=0

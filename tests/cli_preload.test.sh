@@ -4,13 +4,8 @@
 # sockets) and curl, run under `ephport run` against a loopback server.
 # The report's numbers are checked against the raw log, counted separately.
 # Exit 0 pass, 77 skip (with the reason), anything else fail.
-set -u
-top=${EPHPORT_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
-cd "$top" || exit 1
-B=${B:-build}
-case $B in /*) bdir=$B ;; *) bdir=$top/$B ;; esac
+. "$(dirname "$0")/helpers/paths.sh"
 eph=$bdir/ephport
-lib=$bdir/libephport.so
 fails=0
 checks=0
 

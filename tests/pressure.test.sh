@@ -63,12 +63,7 @@
 #
 # Usage: bash tests/pressure.test.sh [CASE...]   (default: all cases)
 # Exit 0 pass, 77 skip (with the reason), anything else fail.
-set -u
-top=${EPHPORT_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
-cd "$top" || exit 1
-B=${B:-build}
-case $B in /*) bdir=$B ;; *) bdir=$top/$B ;; esac
-lib=$bdir/libephport.so
+. "$(dirname "$0")/helpers/paths.sh"
 nodiag=$bdir/tests/pressure_nodiag
 helpers=$top/tests/helpers
 

@@ -2,12 +2,7 @@
 # Sets: top, bdir (absolute build dir), lib, preload (the LD_PRELOAD value:
 # the sanitizer runtime first when the library was built with one), tmp (a
 # private directory removed on exit), CC; defines say/bad/skip/build_helper.
-set -u
-top=${EPHPORT_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
-cd "$top" || exit 1
-B=${B:-build}
-case $B in /*) bdir=$B ;; *) bdir=$top/$B ;; esac
-lib=$bdir/libephport.so
+. "$(dirname "$0")/helpers/paths.sh"
 CC=${CC:-cc}
 fails=0
 name=$(basename "$0" .test.sh)

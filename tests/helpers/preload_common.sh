@@ -7,12 +7,7 @@
 # first when the library was built with one) and asan (that runtime, or
 # empty).  Defines say/bad/skip, make_tmp, wait_port, free_range and
 # checklog.  Exits 1 when the library is not built.
-set -u
-top=${EPHPORT_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
-cd "$top" || exit 1
-B=${B:-build}
-case $B in /*) bdir=$B ;; *) bdir=$top/$B ;; esac
-lib=$bdir/libephport.so
+. "$(dirname "$0")/helpers/paths.sh"
 helpers=$top/tests/helpers
 fails=0
 name=$(basename "$0" .sh)
