@@ -137,6 +137,10 @@ static void map_touch(struct bitmap *m, uint64_t now)
 
 static void update_live(struct ep_occ *o);
 
+/* No view made yet (the common case at low occupancy): the connect and
+ * close paths skip the view table altogether. */
+static atomic_bool any_view;
+
 static struct ep_view *view_at(unsigned i)
 {
 	return (struct ep_view *)(occ.views + (size_t)i * occ.view_size);
@@ -360,6 +364,7 @@ static bool pin_view(struct ep_occ *o, bool create, uint64_t now)
 		memcpy(v->dst, o->dst, 16);
 		atomic_store(&v->refreshed, 0);
 		map_clear(v->bits);
+		atomic_store(&any_view, true);
 		fresh = true;
 	}
 	if (v) {
@@ -404,6 +409,8 @@ void ep_occ_begin(struct ep_occ *o, int family, const void *src,
 	update_live(o);
 
 	/* An existing, fresh view means sharing can start at once. */
+	if (!atomic_load_explicit(&any_view, memory_order_relaxed))
+		return;
 	int tid = self_tid();
 	if (!lock(&occ.table_lock, tid))
 		return;
@@ -412,7 +419,6 @@ void ep_occ_begin(struct ep_occ *o, int family, const void *src,
 	unlock(&occ.table_lock);
 	if (o->v && now - atomic_load(&o->v->refreshed) < VIEW_TTL_NS)
 		o->shared = true;
-	update_live(o);
 }
 
 bool ep_occ_share(struct ep_occ *o)
@@ -647,6 +653,8 @@ void ep_occ_end(struct ep_occ *o)
 /* Clear bit I in every view of FD's destination. */
 static void release_in_views(int fd, unsigned i)
 {
+	if (!atomic_load_explicit(&any_view, memory_order_relaxed))
+		return;
 	struct sockaddr_storage peer;
 	socklen_t len = sizeof(peer);
 	if (syscall(SYS_getpeername, fd, &peer, &len) < 0)
