@@ -251,6 +251,26 @@ int ep_parse_source(const char *s, struct ep_config *c, char *err,
 	return 0;
 }
 
+int ep_parse_commit(const char *s, enum ep_commit *out, char *err, size_t errlen)
+{
+	static const char *const names[] = {"auto", "range", "bind"};
+	for (unsigned i = 0; i < 3; i++)
+		if (s && strcmp(s, names[i]) == 0) {
+			*out = (enum ep_commit)i;
+			return 0;
+		}
+	if (!s || !*s)
+		SET_ERR("the value is empty; expected auto, range or bind");
+	else
+		SET_ERR("unknown commit mechanism; expected auto, range or bind");
+	return -1;
+}
+
+const char *ep_commit_name(enum ep_commit c)
+{
+	return c == EP_COMMIT_RANGE ? "range" : c == EP_COMMIT_BIND ? "bind" : "auto";
+}
+
 int ep_parse_log(const char *s, struct ep_config *c, char *err, size_t errlen)
 {
 	if (!s || !*s) {
@@ -362,26 +382,34 @@ int ep_config_load(struct ep_config *c, const struct ep_config_source *src)
 	}
 	c->log_ok = true;
 
-	v = src->getenv("EPHPORT_RANGE", false, src->ctx);
-	if (v) {
-		if (ep_parse_range(v, &c->low, &c->high, err, sizeof(err)) < 0)
-			return fail(c, "EPHPORT_RANGE", v, err);
-		c->range_from_env = true;
-	} else {
+	/* The namespace's own range: the default, and where the kernel can
+	 * be asked to commit a port (IP_LOCAL_PORT_RANGE is clamped to it). */
+	{
 		unsigned lo, hi;
 		char extra;
 		rc = src->sysctl("net/ipv4/ip_local_port_range", buf, sizeof(buf), src->ctx);
 		if (rc == 0 && sscanf(buf, "%u %u %c", &lo, &hi, &extra) == 2 &&
 		    lo >= 1 && lo <= hi && hi <= 65535) {
-			c->low = (uint16_t)lo;
-			c->high = (uint16_t)hi;
+			c->ns_low = (uint16_t)lo;
+			c->ns_high = (uint16_t)hi;
 			c->range_from_sysctl = true;
+			c->ns_range_known = true;
 		} else {
-			c->low = EP_DEFAULT_LOW;
-			c->high = EP_DEFAULT_HIGH;
+			c->ns_low = EP_DEFAULT_LOW;
+			c->ns_high = EP_DEFAULT_HIGH;
 			note(c, "ephport: cannot read %s (%s); using the kernel default range 32768-60999\n",
 			     "/proc/sys/net/ipv4/ip_local_port_range", rc ? -rc : EINVAL);
 		}
+	}
+	v = src->getenv("EPHPORT_RANGE", false, src->ctx);
+	if (v) {
+		if (ep_parse_range(v, &c->low, &c->high, err, sizeof(err)) < 0)
+			return fail(c, "EPHPORT_RANGE", v, err);
+		c->range_from_env = true;
+		c->range_from_sysctl = false;
+	} else {
+		c->low = c->ns_low;
+		c->high = c->ns_high;
 	}
 
 	rc = src->sysctl("net/ipv4/ip_local_reserved_ports", buf, sizeof(buf), src->ctx);
@@ -416,6 +444,10 @@ int ep_config_load(struct ep_config *c, const struct ep_config_source *src)
 	v = src->getenv("EPHPORT_SOURCE", false, src->ctx);
 	if (v && ep_parse_source(v, c, err, sizeof(err)) < 0)
 		return fail(c, "EPHPORT_SOURCE", v, err);
+
+	v = src->getenv("EPHPORT_COMMIT", false, src->ctx);
+	if (v && ep_parse_commit(v, &c->commit, err, sizeof(err)) < 0)
+		return fail(c, "EPHPORT_COMMIT", v, err);
 
 	rc = src->sysctl("net/ipv4/tcp_tw_reuse", buf, sizeof(buf), src->ctx);
 	if (rc == 0 && buf[0] >= '0' && buf[0] <= '2' && buf[1] == '\0')

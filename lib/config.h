@@ -24,12 +24,19 @@
 
 enum ep_log_kind { EP_LOG_NONE = 0, EP_LOG_PATH, EP_LOG_STDERR, EP_LOG_FD };
 
+/* How a chosen port is committed (commit.h).  AUTO: by narrowing the
+ * socket's IP_LOCAL_PORT_RANGE where the kernel has the option and the
+ * range lies inside the namespace's, else by bind-before-connect. */
+enum ep_commit { EP_COMMIT_AUTO = 0, EP_COMMIT_RANGE, EP_COMMIT_BIND };
+
 struct ep_config {
 	bool ok;                 /* every value parsed; false: pass-through */
 	char error[EP_ERR_LEN];  /* the message when !ok, without newline */
 	char notes[EP_ERR_LEN];  /* non-fatal warnings (e.g. /proc unreadable) */
 
 	uint16_t low, high;      /* effective inclusive range */
+	uint16_t ns_low, ns_high; /* the namespace's ip_local_port_range */
+	bool ns_range_known;     /* ... read from /proc/sys (else the default) */
 	bool range_from_env;     /* EPHPORT_RANGE given */
 	bool range_from_sysctl;  /* from ip_local_port_range (else default) */
 
@@ -38,6 +45,7 @@ struct ep_config {
 	bool reserved_from_env;
 
 	enum ep_strategy strategy;
+	enum ep_commit commit;
 
 	bool seed_fixed;
 	uint8_t key[16];         /* only meaningful when seed_fixed */
@@ -67,6 +75,8 @@ int ep_parse_seed(const char *s, uint8_t key[16], char *err, size_t errlen);
 int ep_parse_source(const char *s, struct ep_config *c, char *err,
                     size_t errlen);
 int ep_parse_log(const char *s, struct ep_config *c, char *err, size_t errlen);
+int ep_parse_commit(const char *s, enum ep_commit *out, char *err, size_t errlen);
+const char *ep_commit_name(enum ep_commit c);
 
 const char *ep_strategy_name(enum ep_strategy s);
 

@@ -7,9 +7,4 @@
 
 int ep_connect(int fd, const struct sockaddr *addr, socklen_t len);
 
-/* Before the program's own bind(): a socket whose ephport-made connect is
- * over (failed, or disconnected) gets a fresh socket in its place, as the
- * kernel would have released a port it chose. */
-void ep_release_failed(int fd);
-
 #endif

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <sys/mman.h>
 
+#include "sys.h"
+
 #define CHUNK_SHIFT 10
 #define CHUNK_FDS (1u << CHUNK_SHIFT)
 #define NCHUNKS 1024 /* fds below 2^20 are cached */
@@ -61,6 +63,20 @@ void ep_fd_unlock(struct ep_fdent *e)
 	atomic_store_explicit(&e->busy, 0, memory_order_release);
 }
 
+struct ep_fdent *ep_fd_lock_match(int fd, uint64_t cookie)
+{
+	struct ep_fdent *e = ep_fd_peek(fd);
+	if (!e || !ep_fd_trylock(e))
+		return NULL;
+	if (!cookie && e->cookie)
+		cookie = ep_sys_cookie(fd);
+	if (!e->cookie || e->cookie != cookie) {
+		ep_fd_unlock(e);
+		return NULL;
+	}
+	return e;
+}
+
 void ep_fd_reset(struct ep_fdent *e, uint64_t cookie, int domain, int type,
                  int protocol)
 {
@@ -74,8 +90,11 @@ void ep_fd_reset(struct ep_fdent *e, uint64_t cookie, int domain, int type,
 	e->user_bound = false;
 	e->n_epoll = 0;
 	e->opts_len = 0;
-	e->occ_view = 0;
+	e->range_forced = false;
+	e->range_user = 0;
 	e->occ_port = 0;
+	e->occ_bound = false;
+	e->occ_tag = 0;
 	e->pre_bound = false;
 }
 

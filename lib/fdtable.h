@@ -28,9 +28,11 @@ struct ep_fdent {
 	bool opts_overflow;    /* the log below is incomplete */
 	bool user_bound;       /* bind() was called on it (or may have been) */
 	uint16_t opts_len;
+	bool range_forced;     /* ephport narrowed IP_LOCAL_PORT_RANGE itself */
+	uint32_t range_user;   /* the program's own IP_LOCAL_PORT_RANGE */
 	uint16_t occ_port;     /* port ephport connected this socket from */
-	uint16_t occ_view;     /* occupancy view holding it, plus one; 0: none */
-	uint32_t occ_gen;      /* that view's generation */
+	bool occ_bound;        /* ... committed by bind (cannot be released) */
+	uint64_t occ_tag;      /* its destination's occupancy tag */
 	uint8_t n_epoll;       /* epoll registrations below (EP_EPOLL_MAX+1: too many) */
 	struct ep_epoll_reg {
 		int epfd;
@@ -50,6 +52,11 @@ struct ep_fdent *ep_fd_get(int fd);
 
 bool ep_fd_trylock(struct ep_fdent *e);
 void ep_fd_unlock(struct ep_fdent *e);
+
+/* FD's entry, locked, if it describes the socket FD names now: the one
+ * whose SO_COOKIE is COOKIE, or (COOKIE 0) the one the kernel names.  NULL
+ * when there is none, it describes another socket, or it is busy. */
+struct ep_fdent *ep_fd_lock_match(int fd, uint64_t cookie);
 
 /* Start describing a new socket (called with the entry locked). */
 void ep_fd_reset(struct ep_fdent *e, uint64_t cookie, int domain, int type,

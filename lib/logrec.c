@@ -204,6 +204,10 @@ size_t ep_record_format(const struct ep_record *r, char *buf, size_t cap)
 		key(&o, "fallback");
 		puts_(&o, "true");
 	}
+	if (r->commit) {
+		key(&o, "commit");
+		put_str(&o, r->commit);
+	}
 	key(&o, "blocking");
 	puts_(&o, r->blocking ? "true" : "false");
 	key(&o, "tries");

@@ -24,6 +24,7 @@ struct ep_record {
 	const char *reason;     /* with passthrough, else NULL */
 	bool blocking;
 	bool fallback;          /* no usable candidate: the kernel chose */
+	const char *commit;     /* how the port was committed: range, bind; or NULL */
 	unsigned tries, collisions;
 	uint64_t select_ns, connect_ns, total_ns;
 	int err;                /* 0, or the errno of the call */

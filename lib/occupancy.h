@@ -1,97 +1,95 @@
-/* Occupancy knowledge: which candidate ports are known to be unusable, so
- * that choosing a port costs O(1) syscalls amortized even when the range is
- * nearly full, and so that a 4-tuple in TIME_WAIT is reused only where the
- * kernel's own connect() would reuse it (net.ipv4.tcp_tw_reuse).
+/* Occupancy knowledge: which candidate ports are known to be unusable for
+ * a destination, so that choosing a port costs few attempts even when the
+ * range is nearly full.  Knowledge only orders the work: the kernel judges
+ * every port ephport commits (commit.h), so stale or wrong knowledge costs
+ * an attempt or skips a usable port, never a wrong answer.
  *
- * Three sources, each a bitmap over the port range:
- *  - a per-destination view: ports whose 4-tuple to that destination is in
- *    use (any state; TIME_WAIT per tcp_tw_reuse), read from the kernel with
- *    an inet_diag dump filtered by destination, refreshed at most once a
- *    second, and kept current between dumps by this process's own connects
- *    and closes.  Views are few (a capped, LRU-evicted pool), so memory stays
- *    bounded however many destinations a process talks to;
- *  - ports the kernel refused at bind() (EADDRINUSE) lately;
- *  - hints: ports with any socket at all, from a source-port-range dump made
- *    when binds keep failing.  A hint may be wrong (a socket that shares its
- *    port), so hinted ports are retried for real before giving up.
- * The kernel stays the final arbiter: whatever this says, a refused bind or
- * connect is handled as a collision.  Every failure here (no netlink,
- * inet_diag missing, a busy lock in a signal handler) only means less
- * knowledge: the plain candidate loop still runs. */
+ * THE STATE MACHINE.  Knowledge is a table of destination slots in memory
+ * shared by the process and its forked children.  A slot is keyed by
+ * (family, bound source or the wildcard, destination address, destination
+ * port) and holds one bit per port of the configured range, grouped in
+ * 64-port words, each word with the time it was (re)started.
+ *
+ *   sources (each O(1) and free of syscalls here):
+ *     REFUSED  the kernel refused a committed candidate for this
+ *              destination (EADDRNOTAVAIL at connect() under a one-port
+ *              IP_LOCAL_PORT_RANGE, or a 4-tuple found taken in bind
+ *              mode)                              -> ep_occ_refused()
+ *     TAKEN    this process (or a forked sibling) connected from a port
+ *                                                 -> ep_occ_taken()
+ *     RELEASED that socket was closed without entering TIME_WAIT
+ *                                                 -> ep_occ_on_close()
+ *   consulted: ep_occ_blocked(), word by word, by the scan (portalloc.h's
+ *     ep_scan_next_unblocked()), at the start of every chosen connect;
+ *   invalidated:
+ *     - a word expires EP_OCC_TTL_MS after it was started (the first bit
+ *       learned into an expired word starts it again).  Other processes'
+ *       sockets come and go unseen: this bounds how long a port freed
+ *       behind our back stays skipped, and how much can ever be relearned
+ *       (one attempt per taken port per word per TTL);
+ *     - a slot is claimed for a destination on its first refusal only (a
+ *       process talking to many destinations at low occupancy never
+ *       touches the table), evicting the least recently used slot of its
+ *       4-slot set;
+ *   there are no background reads and no reads of the socket table:
+ *   nothing here costs more as the host holds more sockets.
+ *
+ * Every update is a relaxed atomic on a word; there are no locks, so a
+ * process dying mid-update, a signal handler, or a fork at any moment
+ * leaves nothing to recover.  Racing writers can lose or add a bit: that
+ * is a wrong hint, which the kernel's own answer corrects. */
 #ifndef EP_OCCUPANCY_H
 #define EP_OCCUPANCY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-#include "fdtable.h"
+#include "endpoint.h"
 
+#define EP_OCC_SLOTS 256      /* destinations remembered */
+#define EP_OCC_WAYS 4         /* slots a destination may live in */
+#define EP_OCC_TTL_MS 5000u   /* how long a learned word is believed */
+
+struct ep_slot;
+
+/* The knowledge of one connect: its destination's slot, if any. */
 struct ep_occ {
-	int family;          /* the destination, as views key it */
-	unsigned dport;
-	bool src_any;
-	uint8_t src[16], dst[16];
-	bool have_rsrc;      /* rsrc holds the source the route picks */
-	uint8_t rsrc[16];
-	bool shared;         /* a fresh view guides the scan */
-	bool use_held;       /* the held map is live */
-	struct ep_view *v;   /* pinned view, or NULL */
-	uint32_t gen;        /* its generation when pinned */
-	bool refreshed;      /* the view was dumped during this call */
-	bool hints_fresh;    /* the hint map was dumped during this call */
-	bool brute;          /* ignore hints: last resort */
-	bool use_refused;    /* the refused map is live */
-	bool use_hint;       /* the hint map is live */
-	unsigned streak;     /* consecutive bind refusals */
-	unsigned misses;     /* taken 4-tuples the view did not know */
+	uint64_t tag;         /* the destination key's hash; never 0 */
+	struct ep_slot *slot; /* NULL until the destination has knowledge */
+	uint32_t now_ms;
 };
 
-/* Set up for the configured range (at library set-up). */
+/* Map the shared table for the configured range (library set-up, before
+ * any fork).  Without it every function here is a no-op. */
 void ep_occ_init(void);
 
-/* Start a connect to DST:DPORT (network-order bytes; 4 for AF_INET, 16 for
- * AF_INET6) from SRC (NULL: the wildcard).
- *
- * Every candidate is first bound WITHOUT SO_REUSEADDR, so a bind succeeds
- * only on a port nobody holds, where no 4-tuple (TIME_WAIT included) can
- * clash: no knowledge is needed.  A held port is shared (bound again with
- * SO_REUSEADDR) only after ep_occ_verify() has asked the kernel about that
- * very 4-tuple.  Views only make the scan fast: a destination whose view is
- * fresh skips the ports it knows are taken, without a syscall; without a
- * view, ports this process saw held are skipped, and a run of held ports
- * makes a view (ep_occ_share()). */
-void ep_occ_begin(struct ep_occ *o, int family, const void *src,
-                  const void *dst, unsigned dport);
-/* Get a fresh view for this destination: false when none can be had. */
-bool ep_occ_share(struct ep_occ *o);
-/* Ports known to be unusable for this connect, as an ep_blocked_fn for
- * ep_scan_next_unblocked() (CTX is the struct ep_occ). */
+/* Start a connect from SRC (its address; the wildcard if unbound) to DST. */
+void ep_occ_begin(struct ep_occ *o, const struct ep_endpoint *src,
+                  const struct ep_endpoint *dst);
+
+/* Ports known to be unusable for this connect: bits 0..63 for ports
+ * LOW + 64*WORD ..., as an ep_blocked_fn (CTX is the struct ep_occ). */
 uint64_t ep_occ_blocked(void *ctx, unsigned word);
-/* A candidate bound without SO_REUSEADDR was refused: someone holds the
- * port.  Ask the kernel whether the 4-tuple to this destination is free
- * (no socket, a listener, or a TIME_WAIT the kernel itself would reuse). */
-enum ep_verdict { EP_TUPLE_FREE, EP_TUPLE_TAKEN, EP_TUPLE_UNKNOWN };
-enum ep_verdict ep_occ_verify(struct ep_occ *o, unsigned port);
 
-/* The kernel refused PORT at bind() (with SO_REUSEADDR when o->shared) /
- * the 4-tuple at connect(). */
-void ep_occ_bind_refused(struct ep_occ *o, unsigned port, bool with_reuse);
-void ep_occ_tuple_taken(struct ep_occ *o, unsigned port);
-/* The connect on PORT went ahead; E (may be NULL) is the fd's cache entry,
- * which remembers it so that close() can release it. */
-void ep_occ_taken(struct ep_occ *o, unsigned port, struct ep_fdent *e);
-/* No candidate was usable: refresh what can be refreshed.  True when a new
- * scan is worth doing. */
-bool ep_occ_retry(struct ep_occ *o);
-void ep_occ_end(struct ep_occ *o);
+void ep_occ_refused(struct ep_occ *o, unsigned port);
+void ep_occ_taken(struct ep_occ *o, unsigned port);
 
-/* The program is closing FD, described by E (locked). */
-void ep_occ_on_close(int fd, struct ep_fdent *e);
+/* The program closes a socket connected from PORT to the destination whose
+ * tag is TAG; FREE_NOW: it leaves no TIME_WAIT behind (the caller asked the
+ * socket).  Returns whether the destination has knowledge at all, so that
+ * the caller asks the socket only then (see ep_occ_known()). */
+bool ep_occ_known(uint64_t tag, unsigned port);
+void ep_occ_released(uint64_t tag, unsigned port);
 
-/* After fork(): release locks held by threads that do not exist. */
-void ep_occ_atfork_child(void);
+/* Counters for `ephport check` and the benchmarks. */
+struct ep_occ_stats {
+	uint64_t refused, claimed, evicted;
+};
+void ep_occ_stats(struct ep_occ_stats *st);
 
-/* Bytes of occupancy state mapped and in use (for benchmarks). */
+/* Bytes of shared knowledge mapped (address space; pages are touched only
+ * for the slots in use). */
 size_t ep_occ_memory(void);
 
 #endif

@@ -66,23 +66,36 @@ uint32_t ep_perturb_get(const struct ep_alloc *a, uint32_t index)
 void ep_scan_begin(struct ep_scan *s, const struct ep_alloc *a,
                    uint64_t port_offset, uint32_t rnd)
 {
+	ep_scan_begin_in(s, a, a->low, a->high, true, port_offset, rnd);
+}
+
+void ep_scan_begin_in(struct ep_scan *s, const struct ep_alloc *a,
+                      unsigned low, unsigned high, bool parity,
+                      uint64_t port_offset, uint32_t rnd)
+{
 	memset(s, 0, sizeof(*s));
 	s->a = a;
-	s->low = a->low;
-	s->n = (uint32_t)a->high - a->low + 1;
+	if (low < a->low || high > a->high || low > high) {
+		low = a->low;
+		high = a->high;
+	}
+	s->low = low;
+	s->n = (uint32_t)high - low + 1;
 
 	switch (a->strategy) {
 	case EP_STRAT_KERNEL:
-		/* __inet_hash_connect(): step 2 over a range trimmed to an even
-		 * length, starting at an even offset (the low end's parity). */
-		s->step = 2;
+		/* __inet_hash_connect(): over the namespace range, step 2 over
+		 * a range trimmed to an even length, starting at an even offset
+		 * (the low end's parity); over a socket's own range, step 1. */
+		s->step = parity ? 2 : 1;
 		s->remaining = s->n;
-		if (s->remaining > 1)
+		if (parity && s->remaining > 1)
 			s->remaining &= ~1u;
 		s->index = (uint32_t)port_offset & (EP_PERTURB_SIZE - 1);
 		s->offset = ep_perturb_get(a, s->index) + (uint32_t)(port_offset >> 32);
 		s->offset %= s->remaining;
-		s->offset &= ~1u;
+		if (parity)
+			s->offset &= ~1u;
 		break;
 	case EP_STRAT_RANDOM:
 		s->step = 1;

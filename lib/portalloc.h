@@ -2,9 +2,29 @@
  *
  * Pure code: no syscalls, no clocks, no global state.  Randomness and time
  * come in as arguments, so tests can drive every property deterministically.
- * The kernel strategy mirrors Linux 6.x __inet_hash_connect()
+ *
+ * What the kernel strategy mirrors of Linux 6.x __inet_hash_connect()
  * (net/ipv4/inet_hashtables.c) and secure_ipv{4,6}_port_ephemeral()
- * (net/core/secure_seq.c). */
+ * (net/core/secure_seq.c):
+ *  - port_offset: SipHash-2-4 of (saddr, daddr, dport, time slot) under a
+ *    secret key, laid out as siphash_4u32() / the IPv6 struct lay them out;
+ *  - a 65536-entry perturbation table indexed by the offset's low 16 bits,
+ *    whose entry plus the offset's high 32 bits is the start of the scan;
+ *  - over the namespace range: the range trimmed to an even length, a first
+ *    pass over the ports of the low end's parity in steps of 2, then the
+ *    other parity; over a socket's own IP_LOCAL_PORT_RANGE (Linux 6.8+):
+ *    one pass in steps of 1 over the whole range (ep_scan_begin_in());
+ *  - reserved ports skipped; after a success the table entry advances by
+ *    max(i, random(0..7) * step) + step.
+ * What it does not mirror:
+ *  - the kernel fills its table with random bytes once per boot and shares
+ *    it between every socket of the host; here the base of each entry is
+ *    derived from the key and the table is shared by one process and its
+ *    forked children (the caller places struct ep_alloc in shared memory);
+ *  - the kernel never tries the top port of an odd-length range; ephport
+ *    tries it last;
+ *  - the bind-bucket and established-hash checks themselves: those are the
+ *    kernel's, asked by committing a candidate (see commit.h). */
 #ifndef EP_PORTALLOC_H
 #define EP_PORTALLOC_H
 
@@ -81,10 +101,17 @@ uint64_t ep_port_offset(const uint8_t key[EP_SIPHASH_KEY_LEN], int family,
                         const void *saddr, const void *daddr,
                         uint16_t dport_be, uint32_t timeslot);
 
-/* Start a scan.  PORT_OFFSET comes from ep_port_offset() (kernel strategy);
- * RND is a random 32-bit value (random strategy). */
+/* Start a scan over A's range.  PORT_OFFSET comes from ep_port_offset()
+ * (kernel strategy); RND is a random 32-bit value (random strategy). */
 void ep_scan_begin(struct ep_scan *s, const struct ep_alloc *a,
                    uint64_t port_offset, uint32_t rnd);
+
+/* The same over LOW..HIGH, a part of A's range (a socket's own
+ * IP_LOCAL_PORT_RANGE clamped to it).  PARITY false scans in steps of 1 in
+ * one pass, as Linux 6.8+ does over a socket's own range. */
+void ep_scan_begin_in(struct ep_scan *s, const struct ep_alloc *a,
+                      unsigned low, unsigned high, bool parity,
+                      uint64_t port_offset, uint32_t rnd);
 
 /* Next candidate port, or 0 when every candidate has been returned.
  * Reserved ports are never returned. */

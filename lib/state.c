@@ -5,15 +5,19 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "fdtable.h"
 #include "logwriter.h"
+#include "commit.h"
 #include "occupancy.h"
 #include "real.h"
 #include "siphash.h"
@@ -23,7 +27,16 @@ struct ep_state ep_g;
 /* 0: not started; READY: done; otherwise the tid of the thread setting up. */
 #define READY (-1)
 static atomic_int phase;
-static _Atomic uint64_t rand_ctr;
+
+/* What forked children share with their parent: the allocator (key and
+ * perturbation table) and the random stream's counter, so that siblings
+ * neither walk the same candidates nor draw the same numbers. */
+struct shared {
+	_Atomic uint64_t rand_ctr;
+	struct ep_alloc alloc;
+};
+static struct shared *shared;
+static struct shared private_fallback; /* if the shared mapping fails */
 
 static void say(const char *msg)
 {
@@ -39,7 +52,7 @@ uint64_t ep_now_ns(void)
 
 uint32_t ep_random32(void)
 {
-	uint64_t n = atomic_fetch_add_explicit(&rand_ctr, 1, memory_order_relaxed);
+	uint64_t n = atomic_fetch_add_explicit(&shared->rand_ctr, 1, memory_order_relaxed);
 	return (uint32_t)ep_siphash24(ep_g.rand_key, &n, sizeof(n));
 }
 
@@ -90,7 +103,15 @@ static void atfork_child(void)
 	atomic_store(&cached_pid, 0);
 	cached_tid = 0;
 	ep_fd_atfork_child();
-	ep_occ_atfork_child();
+}
+
+static bool kernel_at_least(unsigned major, unsigned minor)
+{
+	struct utsname u;
+	unsigned a = 0, b = 0;
+	if (uname(&u) != 0 || sscanf(u.release, "%u.%u", &a, &b) != 2)
+		return true;
+	return a > major || (a == major && b >= minor);
 }
 
 static void setup(void)
@@ -115,10 +136,16 @@ static void setup(void)
 	uint64_t r1 = ep_siphash24(key, "ephport-rand-1", 14);
 	memcpy(ep_g.rand_key, &r0, 8);
 	memcpy(ep_g.rand_key + 8, &r1, 8);
+	void *p = mmap(NULL, sizeof(struct shared), PROT_READ | PROT_WRITE,
+	               MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	shared = p == MAP_FAILED ? &private_fallback : p;
+	ep_g.alloc = &shared->alloc;
 	if (ep_g.cfg.ok)
-		ep_alloc_init(&ep_g.alloc, ep_g.cfg.low, ep_g.cfg.high,
+		ep_alloc_init(ep_g.alloc, ep_g.cfg.low, ep_g.cfg.high,
 		              ep_g.cfg.strategy, &ep_g.cfg.reserved, key);
 	ep_occ_init();
+	ep_g.have_port_range = ep_commit_probe();
+	ep_g.sk_range_step1 = kernel_at_least(6, 8);
 
 	if (prctl(PR_GET_NAME, ep_g.comm, 0, 0, 0) != 0)
 		ep_g.comm[0] = '\0';

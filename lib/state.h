@@ -3,6 +3,7 @@
 #ifndef EP_STATE_H
 #define EP_STATE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -11,9 +12,16 @@
 
 struct ep_state {
 	struct ep_config cfg;
-	struct ep_alloc alloc;
+	/* The allocator, in memory shared with forked children (as every
+	 * socket of a host shares the kernel's table); never NULL once set up
+	 * with a valid configuration. */
+	struct ep_alloc *alloc;
 	uint8_t rand_key[16];
 	char comm[17];
+	bool have_port_range;  /* the kernel has IP_LOCAL_PORT_RANGE (6.3+) */
+	bool sk_range_step1;   /* it scans a socket's own range in steps of 1
+	                          (6.8+) */
+	atomic_bool range_ignored; /* a narrowed range was not honoured */
 };
 
 extern struct ep_state ep_g;

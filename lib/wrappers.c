@@ -8,21 +8,21 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
 #include <stdarg.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "commit.h"
 #include "connect.h"
 #include "fdtable.h"
 #include "logwriter.h"
 #include "occupancy.h"
 #include "real.h"
 #include "state.h"
-
-#ifndef SO_COOKIE
-#define SO_COOKIE 57
-#endif
+#include "sys.h"
 
 #define EXPORT(name, impl) \
 	extern __typeof(impl) name __attribute__((alias(#impl), visibility("default")))
@@ -45,12 +45,8 @@ int ep_w_socket(int domain, int type, int protocol)
 	ep_ready();
 	struct ep_fdent *e = ep_fd_get(fd);
 	if (e && ep_fd_trylock(e)) {
-		uint64_t cookie = 0;
-		socklen_t len = sizeof(cookie);
-		if (syscall(SYS_getsockopt, fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) < 0)
-			cookie = 0;
 		/* Protocol 0 on a stream socket of these families is TCP. */
-		ep_fd_reset(e, cookie, domain, type & 0xf,
+		ep_fd_reset(e, ep_sys_cookie(fd), domain, type & 0xf,
 		            protocol ? protocol : IPPROTO_TCP);
 		ep_fd_unlock(e);
 	}
@@ -107,6 +103,11 @@ int ep_w_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 			e->reuse_user = *(const int *)val != 0;
 			e->reuse_forced = false;
 		}
+		if (level == IPPROTO_IP && name == IP_LOCAL_PORT_RANGE && val &&
+		    len >= sizeof(uint32_t)) {
+			memcpy(&e->range_user, val, sizeof(uint32_t));
+			e->range_forced = false;
+		}
 		ep_fd_record_opt(e, level, name, val, len);
 		ep_fd_unlock(e);
 	}
@@ -114,25 +115,30 @@ int ep_w_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 }
 EXPORT(setsockopt, ep_w_setsockopt);
 
-/* SO_REUSEADDR reads back as the program set it, even where ephport had to
- * turn it on to share the source port across 4-tuples. */
+/* SO_REUSEADDR and IP_LOCAL_PORT_RANGE read back as the program set them,
+ * even where ephport changed them to commit a port: while a connect() is
+ * under way in another thread, and (SO_REUSEADDR) after it, where ephport
+ * leaves it on so that later sockets can share the port. */
 int ep_w_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
 	int rc = ep_real()->getsockopt(fd, level, name, val, len);
-	if (rc != 0 || level != SOL_SOCKET || name != SO_REUSEADDR)
+	bool reuse = level == SOL_SOCKET && name == SO_REUSEADDR;
+	bool range = level == IPPROTO_IP && name == IP_LOCAL_PORT_RANGE;
+	if (rc != 0 || !(reuse || range) || !val || !len)
 		return rc;
 	struct ep_fdent *e = ep_fd_peek(fd);
-	if (!e || !ep_fd_trylock(e))
+	if (!e || !(reuse ? e->reuse_forced : e->range_forced)) /* racy hint */
 		return rc;
-	uint64_t cookie = 0;
-	socklen_t clen = sizeof(cookie);
 	int saved = errno;
-	if (e->cookie && e->reuse_forced && val && len && *len >= sizeof(int) &&
-	    syscall(SYS_getsockopt, fd, SOL_SOCKET, SO_COOKIE, &cookie, &clen) == 0 &&
-	    cookie == e->cookie)
-		*(int *)val = e->reuse_user;
+	e = ep_fd_lock_match(fd, 0);
+	if (e) {
+		if (reuse && e->reuse_forced && *len >= sizeof(int))
+			*(int *)val = e->reuse_user;
+		if (range && e->range_forced && *len >= sizeof(uint32_t))
+			memcpy(val, &e->range_user, sizeof(uint32_t));
+		ep_fd_unlock(e);
+	}
 	errno = saved;
-	ep_fd_unlock(e);
 	return rc;
 }
 EXPORT(getsockopt, ep_w_getsockopt);
@@ -173,16 +179,55 @@ static int ep_w_fcntl64(int fd, int cmd, ...)
 }
 EXPORT(fcntl64, ep_w_fcntl64);
 
+/* A socket ephport connected is being closed.  Unless it is about to
+ * enter TIME_WAIT (an active close of an established connection without an
+ * abortive linger), its 4-tuple is free again at once: tell the occupancy
+ * knowledge, which asks nothing of the kernel unless it knows the port. */
+static void release_on_close(int fd)
+{
+	struct ep_fdent *e = ep_fd_peek(fd);
+	if (!e || !e->occ_port) /* racy hint, checked under the lock */
+		return;
+	e = ep_fd_lock_match(fd, 0);
+	if (!e)
+		return;
+	unsigned port = e->occ_port;
+	uint64_t tag = e->occ_tag;
+	e->occ_port = 0;
+	ep_fd_unlock(e);
+	if (!port || !ep_occ_known(tag, port))
+		return;
+	int saved = errno;
+	struct linger lg = {0, 0};
+	socklen_t llen = sizeof(lg);
+	int state = ep_sys_tcp_state(fd);
+	bool free_now = false;
+	if (state >= 0 &&
+	    syscall(SYS_getsockopt, fd, SOL_SOCKET, SO_LINGER, &lg, &llen) == 0) {
+		bool abortive = lg.l_onoff && lg.l_linger == 0;
+		switch (state) {
+		case TCP_ESTABLISHED:
+		case TCP_FIN_WAIT1:
+		case TCP_FIN_WAIT2:
+		case TCP_CLOSING:
+		case TCP_TIME_WAIT:
+			free_now = abortive;
+			break;
+		default: /* SYN_SENT, CLOSE_WAIT, LAST_ACK, CLOSE */
+			free_now = true;
+			break;
+		}
+	}
+	if (free_now)
+		ep_occ_released(tag, port);
+	errno = saved;
+}
+
 int ep_w_close(int fd)
 {
 	if (ep_log_is_private_fd(fd))
 		return ebadf(); /* without ephport this fd would not exist */
-	struct ep_fdent *e = ep_fd_peek(fd);
-	if (e && ep_fd_trylock(e)) {
-		if (e->occ_port)
-			ep_occ_on_close(fd, e);
-		ep_fd_unlock(e);
-	}
+	release_on_close(fd);
 	ep_fd_forget(fd);
 	ep_epoll_forget(fd);
 	return ep_real()->close(fd);

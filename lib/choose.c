@@ -1,0 +1,202 @@
+/* Decide and choose.  See call.h.
+ *
+ * Decide: the range to scan (the configured one, narrowed by the socket's
+ * own IP_LOCAL_PORT_RANGE), how candidates are committed (commit.h), the
+ * source address hashed and bound.  Choose: walk the allocator's
+ * candidates in the kernel's order, skipping those the occupancy knowledge
+ * says are taken, committing each until one is accepted.
+ *
+ * The work per call is bounded: after EP_ATTEMPTS_MAX refused candidates,
+ * or when every candidate is known to be taken, the kernel's own choice
+ * takes over wherever it is a correct answer (it stays inside the range):
+ * always in RANGE mode, where the socket's range is narrowed to the range
+ * scanned; in BIND mode when the range is the namespace's.  Only BIND mode
+ * with an EPHPORT_RANGE the kernel cannot be told walks the whole range,
+ * one bind() per candidate, before answering EADDRNOTAVAIL. */
+#include "call.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "commit.h"
+#include "state.h"
+#include "sys.h"
+
+#define EP_ATTEMPTS_MAX 32
+
+/* The source address to bind and hash: the one the program bound with
+ * IP_BIND_ADDRESS_NO_PORT, else EPHPORT_SOURCE for the family, else the
+ * wildcard. */
+static void pick_source(struct ep_call *c)
+{
+	const struct ep_config *cfg = &ep_g.cfg;
+	struct ep_endpoint l;
+
+	c->src = c->local;
+	ep_sa_set_port(&c->src, 0);
+	if (ep_endpoint_from(&l, &c->local) && !ep_endpoint_is_any(&l)) {
+		c->src_ep = l;
+		return;
+	}
+	memset(&c->src_ep, 0, sizeof(c->src_ep));
+	c->src_ep.family = c->dst_ep.family;
+	if (c->dst_ep.family == AF_INET && cfg->has_src4)
+		memcpy(c->src_ep.addr, &cfg->src4, 4);
+	else if (c->dst_ep.family == AF_INET6 && cfg->has_src6)
+		memcpy(c->src_ep.addr, &cfg->src6, 16);
+	ep_endpoint_to(&c->src_ep, c->kind.domain, &c->src);
+}
+
+static uint64_t port_offset(const struct ep_call *c)
+{
+	uint32_t slot = 0;
+	if (!ep_g.cfg.seed_fixed) {
+		/* EPHEMERAL_PORT_SHUFFLE_PERIOD: the offset changes every 10 s.
+		 * A fixed seed turns this off so sequences reproduce. */
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+		slot = (uint32_t)(ts.tv_sec / 10);
+	}
+	uint16_t dport_be = htons((uint16_t)c->dst_ep.port);
+	return ep_port_offset(ep_g.alloc->key, c->dst_ep.family, c->src_ep.addr,
+	                      c->dst_ep.addr, dport_be, slot);
+}
+
+/* The range to scan: the configured range, within the program's own
+ * IP_LOCAL_PORT_RANGE where it set one (0 for a bound means none), as the
+ * kernel clamps a socket's range to the namespace's; a range that leaves
+ * nothing is ignored, as the kernel ignores it.  Since Linux 6.8 the
+ * kernel scans a socket's own range in steps of 1. */
+static void scan_range(struct ep_call *c)
+{
+	unsigned lo = ep_g.cfg.low, hi = ep_g.cfg.high;
+	c->low = lo;
+	c->high = hi;
+	c->parity = true;
+	if (!c->range_user)
+		return;
+	unsigned plo = c->range_user & 0xffff, phi = c->range_user >> 16;
+	if (plo > lo)
+		lo = plo;
+	if (phi && phi < hi)
+		hi = phi;
+	if (lo > hi || (lo == c->low && hi == c->high))
+		return;
+	c->low = lo;
+	c->high = hi;
+	c->parity = !ep_g.sk_range_step1;
+}
+
+static void decide_how(struct ep_call *c)
+{
+	const struct ep_config *cfg = &ep_g.cfg;
+	bool inside = c->low >= cfg->ns_low && c->high <= cfg->ns_high;
+	c->how = cfg->commit != EP_COMMIT_BIND && ep_g.have_port_range && inside &&
+	         cfg->ns_range_known &&
+	         !atomic_load_explicit(&ep_g.range_ignored, memory_order_relaxed)
+	         ? EP_HOW_RANGE : EP_HOW_BIND;
+	c->can_fallback = c->how == EP_HOW_RANGE || !cfg->range_from_env;
+	c->rec.commit = c->how == EP_HOW_RANGE ? "range" : "bind";
+}
+
+static uint64_t no_knowledge(void *ctx, unsigned word)
+{
+	(void)ctx;
+	(void)word;
+	return 0;
+}
+
+static bool connect_started(int rc, int err)
+{
+	return rc == 0 || err == EINPROGRESS || err == EINTR || err == EALREADY ||
+	       err == EISCONN;
+}
+
+static int step_aside(struct ep_call *c, struct ep_occ *o)
+{
+	ep_commit_finish(c, false, o);
+	c->rec.strategy = "passthrough";
+	c->rec.reason = c->reason;
+	c->rec.commit = NULL;
+	return ep_call_connect(c, c->uaddr, c->ulen);
+}
+
+int ep_choose_and_connect(struct ep_call *c)
+{
+	struct ep_occ occ;
+	struct ep_scan scan;
+	int rc = -1, err;
+
+	pick_source(c);
+	scan_range(c);
+	decide_how(c);
+	ep_occ_begin(&occ, &c->src_ep, &c->dst_ep);
+	int ready = ep_commit_prepare(c);
+	if (ready > 0)
+		return step_aside(c, &occ);
+	if (ready < 0) {
+		err = errno;
+		ep_commit_finish(c, false, &occ);
+		errno = err;
+		return -1;
+	}
+
+	uint64_t offset = port_offset(c);
+	uint32_t rnd = ep_random32();
+	unsigned attempts = 0;
+	bool brute = false;
+	ep_scan_begin_in(&scan, ep_g.alloc, c->low, c->high, c->parity, offset, rnd);
+	for (;;) {
+		unsigned skipped = 0;
+		unsigned port = ep_scan_next_unblocked(&scan, brute ? no_knowledge : ep_occ_blocked,
+		                                       &occ, &skipped);
+		/* Candidates examined, over every pass: known-taken ones
+		 * skipped, and those committed. */
+		c->rec.tries += skipped + (port != 0);
+		if (!port) {
+			if (c->can_fallback || brute)
+				break;
+			/* Only the whole range, tried for real, may answer
+			 * EADDRNOTAVAIL: knowledge can be stale. */
+			brute = true;
+			ep_scan_begin_in(&scan, ep_g.alloc, c->low, c->high, c->parity, offset, rnd);
+			continue;
+		}
+		c->candidate = port;
+		switch (ep_commit_try(c, &occ, port, &rc)) {
+		case EP_TRY_DONE:
+			err = rc < 0 ? errno : 0;
+			if (connect_started(rc, err))
+				ep_scan_commit(ep_g.alloc, &scan, port, ep_random32());
+			ep_commit_finish(c, connect_started(rc, err) ||
+			                    (c->how == EP_HOW_BIND && c->bound), &occ);
+			errno = err;
+			return rc;
+		case EP_TRY_ASIDE:
+			return step_aside(c, &occ);
+		case EP_TRY_REFUSED:
+			c->rec.collisions++;
+			if (c->can_fallback && ++attempts >= EP_ATTEMPTS_MAX)
+				goto kernel;
+			break;
+		}
+	}
+	if (!c->can_fallback) {
+		/* EPHPORT_RANGE is the user's word: EADDRNOTAVAIL, as the
+		 * kernel's own when its range is exhausted. */
+		ep_commit_finish(c, false, &occ);
+		errno = EADDRNOTAVAIL;
+		return -1;
+	}
+kernel:
+	rc = ep_commit_kernel(c);
+	err = rc < 0 ? errno : 0;
+	ep_commit_finish(c, connect_started(rc, err), &occ);
+	errno = err;
+	return rc;
+}
