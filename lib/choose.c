@@ -104,12 +104,6 @@ static void decide_how(struct ep_call *c)
 	c->rec.commit = c->how == EP_HOW_RANGE ? "range" : "bind";
 }
 
-static uint64_t no_knowledge(void *ctx, unsigned word)
-{
-	(void)ctx;
-	(void)word;
-	return 0;
-}
 
 static bool connect_started(int rc, int err)
 {
@@ -148,21 +142,24 @@ int ep_choose_and_connect(struct ep_call *c)
 
 	uint64_t offset = port_offset(c);
 	uint32_t rnd = ep_random32();
-	unsigned attempts = 0;
+	unsigned attempts = 0, skipped_all = 0;
 	bool brute = false;
 	ep_scan_begin_in(&scan, ep_g.alloc, c->low, c->high, c->parity, offset, rnd);
 	for (;;) {
 		unsigned skipped = 0;
-		unsigned port = ep_scan_next_unblocked(&scan, brute ? no_knowledge : ep_occ_blocked,
+		unsigned port = ep_scan_next_unblocked(&scan, brute ? ep_occ_blocked_now
+		                                                    : ep_occ_blocked,
 		                                       &occ, &skipped);
+		skipped_all += skipped;
 		/* Candidates examined, over every pass: known-taken ones
 		 * skipped, and those committed. */
 		c->rec.tries += skipped + (port != 0);
 		if (!port) {
-			if (c->can_fallback || brute)
+			if (c->can_fallback || brute || !skipped_all)
 				break;
 			/* Only the whole range, tried for real, may answer
-			 * EADDRNOTAVAIL: knowledge can be stale. */
+			 * EADDRNOTAVAIL: knowledge can be stale.  (Ports the
+			 * kernel refused during this very call stay skipped.) */
 			brute = true;
 			ep_scan_begin_in(&scan, ep_g.alloc, c->low, c->high, c->parity, offset, rnd);
 			continue;

@@ -196,6 +196,17 @@ uint64_t ep_occ_blocked(void *ctx, unsigned word)
 	return atomic_load_explicit(&slot_bits(s)[word], memory_order_relaxed);
 }
 
+uint64_t ep_occ_blocked_now(void *ctx, unsigned word)
+{
+	struct ep_occ *o = ctx;
+	struct ep_slot *s = o->slot;
+	if (!s || word >= occ.nwords ||
+	    atomic_load_explicit(&s->tag, memory_order_relaxed) != o->tag ||
+	    atomic_load_explicit(&slot_start(s)[word], memory_order_relaxed) != o->now_ms)
+		return 0;
+	return atomic_load_explicit(&slot_bits(s)[word], memory_order_relaxed);
+}
+
 void ep_occ_refused(struct ep_occ *o, unsigned port)
 {
 	if (!occ.hdr || !in_range(port))

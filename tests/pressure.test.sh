@@ -214,6 +214,73 @@ finish() {
 }
 
 # ---- full: 198 of 200 ports held by connections to the same destination --------
+# Mechanisms to run the occupancy cases under: the default (RANGE where the
+# kernel has IP_LOCAL_PORT_RANGE) and BIND (bind-before-connect).
+commit_modes() {
+	local m=auto
+	if "$PY" -c 'import socket,sys; s=socket.socket(); s.getsockopt(socket.IPPROTO_IP, 51, 4)' 2>/dev/null; then
+		m="$m range"
+	else
+		say "note: no IP_LOCAL_PORT_RANGE on this kernel; RANGE mode not checked"
+	fi
+	echo "$m bind"
+}
+
+# The most refused candidates one call makes before the kernel's own choice
+# takes over (EP_ATTEMPTS_MAX in lib/choose.c).
+ATTEMPTS_MAX=32
+
+full_mode() { # MODE FREE-PORTS HELD-PORTS
+	local mode=$1 freep=$2 out=$tmp/c1-$1.out
+	rm -f "$tmp/c1.ready" "$tmp/c1.release"
+	eclient EPHPORT_COMMIT="$mode" EPHPORT_RANGE=41000-41199 EPHPORT_LOG="$tmp/full-$mode.jsonl" -- \
+		c a 127.0.0.1 5000 c b 127.0.0.1 5000 c z 127.0.0.1 5000 \
+		t "$tmp/c1.ready" h "$tmp/c1.release" >"$out" 2>"$tmp/c1.err" &
+	local cpid=$!
+	pids+=($cpid)
+	wait_file "$tmp/c1.ready" 500 || { cat "$out" "$tmp/c1.err"; say "FAIL: the client did not finish its connects"; exit 1; }
+	local o pa pb
+	o=$(cat "$out")
+	pa=$(port "$o" a) pb=$(port "$o" b)
+	[ "$(res "$o" a)" = ok ] && [ "$(res "$o" b)" = ok ] ||
+		bad "$mode: connects on the two free ports: $(tr '\n' ';' <<<"$o")"
+	in_list "$pa" "$freep" || bad "$mode: first connect got port $pa, not one of the free ports $freep"
+	in_list "$pb" "$freep" || bad "$mode: second connect got port $pb, not one of the free ports $freep"
+	[ "$pa" != "$pb" ] || bad "$mode: both connects got port $pa"
+	[ "$(res "$o" z)" = EADDRNOTAVAIL ] || bad "$mode: connect with the range full: '$(line "$o" c z)', expected EADDRNOTAVAIL"
+	[ "$(port "$o" z)" = 0 ] || bad "$mode: the refused socket is left bound to port $(port "$o" z)"
+	local r
+	r=$(logrecs "$tmp/full-$mode.jsonl") || bad "$mode: log: $r"
+	if [ "$(wc -l <<<"$r")" != 3 ]; then
+		bad "$mode: expected 3 log records, got: $r"
+	else
+		for i in 1 2; do
+			[ "$(rec "$r" $i 1)" = ok ] || bad "$mode: record $i: result $(rec "$r" $i 1)"
+			[ "$(rec "$r" $i 3)" -ge 1 ] || bad "$mode: record $i: tries $(rec "$r" $i 3)"
+			if [ "$mode" = bind ]; then
+				# EPHPORT_RANGE outside what the kernel can be
+				# told: every candidate is tried for real.
+				[ "$(rec "$r" $i 5)" = false ] || bad "$mode: record $i: fallback with EPHPORT_RANGE set"
+			else
+				# Bounded work: at most ATTEMPTS_MAX refusals,
+				# then the kernel's choice within the range.
+				[ "$(rec "$r" $i 4)" -le $ATTEMPTS_MAX ] ||
+					bad "$mode: record $i: $(rec "$r" $i 4) collisions (bound: $ATTEMPTS_MAX, then the kernel chooses)"
+			fi
+		done
+		[ "$(rec "$r" 3 1)" = EADDRNOTAVAIL ] || bad "$mode: record 3: result $(rec "$r" 3 1)"
+		if [ "$mode" = bind ]; then
+			[ "$(rec "$r" 3 3)" -ge 200 ] || bad "$mode: record 3: EADDRNOTAVAIL after examining $(rec "$r" 3 3) of 200 candidates"
+		else
+			[ "$(rec "$r" 3 4)" -le $ATTEMPTS_MAX ] || bad "$mode: record 3: $(rec "$r" 3 4) collisions before the kernel's answer"
+		fi
+		say "$mode: 99% full: tries/collisions/fallback $(rec "$r" 1 3)/$(rec "$r" 1 4)/$(rec "$r" 1 5), $(rec "$r" 2 3)/$(rec "$r" 2 4)/$(rec "$r" 2 5); full: tries $(rec "$r" 3 3), collisions $(rec "$r" 3 4), fallback $(rec "$r" 3 5)"
+	fi
+	touch "$tmp/c1.release"
+	wait $cpid 2>/dev/null
+	[ -s "$tmp/c1.err" ] && bad "$mode: stderr under the preload: $(cat "$tmp/c1.err")"
+}
+
 case_full() {
 	setsys net.ipv4.ip_local_port_range "41000 41199"
 	server 0.0.0.0:5000
@@ -224,52 +291,26 @@ case_full() {
 	freep=$(free_ports 41000 41199 "$held")
 	say "198 ports held by the kernel's connect(); free: $freep"
 
-	# Two connects on the two free ports, the third refused; held until released.
-	local out=$tmp/c1.out
-	eclient EPHPORT_RANGE=41000-41199 EPHPORT_LOG="$tmp/full.jsonl" -- \
-		c a 127.0.0.1 5000 c b 127.0.0.1 5000 c z 127.0.0.1 5000 \
-		t "$tmp/c1.ready" h "$tmp/c1.release" >"$out" 2>"$tmp/c1.err" &
-	pids+=($!)
-	wait_file "$tmp/c1.ready" 500 || { cat "$out" "$tmp/c1.err"; say "FAIL: the client did not finish its connects"; exit 1; }
-	local o pa pb
-	o=$(cat "$out")
-	pa=$(port "$o" a) pb=$(port "$o" b)
-	[ "$(res "$o" a)" = ok ] && [ "$(res "$o" b)" = ok ] ||
-		bad "connects on the two free ports: $(tr '\n' ';' <<<"$o")"
-	in_list "$pa" "$freep" || bad "first connect got port $pa, not one of the free ports $freep"
-	in_list "$pb" "$freep" || bad "second connect got port $pb, not one of the free ports $freep"
-	[ "$pa" != "$pb" ] || bad "both connects got port $pa"
-	[ "$(res "$o" z)" = EADDRNOTAVAIL ] || bad "connect with the range full: '$(line "$o" c z)', expected EADDRNOTAVAIL"
-	[ "$(port "$o" z)" = 0 ] || bad "the refused socket is left bound to port $(port "$o" z)"
-	lt "$(ms "$o" z)" 1000 || bad "EADDRNOTAVAIL took $(ms "$o" z) ms (bound: 1000)"
-	local r
-	r=$(logrecs "$tmp/full.jsonl") || bad "log: $r"
-	if [ "$(wc -l <<<"$r")" != 3 ]; then
-		bad "expected 3 log records, got: $r"
-	else
-		for i in 1 2; do
-			[ "$(rec "$r" $i 1)" = ok ] || bad "record $i: result $(rec "$r" $i 1)"
-			[ "$(rec "$r" $i 4)" -le 4 ] ||
-				bad "record $i: $(rec "$r" $i 4) collisions with 198 ports known occupied (bound: 4)"
-			[ "$(rec "$r" $i 3)" -ge 1 ] || bad "record $i: tries $(rec "$r" $i 3)"
-			[ "$(rec "$r" $i 5)" = false ] || bad "record $i: fallback with free ports left"
-		done
-		[ "$(rec "$r" 3 1)" = EADDRNOTAVAIL ] || bad "record 3: result $(rec "$r" 3 1)"
-		[ "$(rec "$r" 3 3)" -ge 200 ] || bad "record 3: EADDRNOTAVAIL after examining $(rec "$r" 3 3) of 200 candidates"
-		[ "$(rec "$r" 3 5)" = false ] || bad "record 3: fallback although EPHPORT_RANGE is set"
-		[ "$(rec "$r" 3 6)" -lt 1000000000 ] || bad "record 3: total_ns $(rec "$r" 3 6)"
-		say "99% full: tries/collisions $(rec "$r" 1 3)/$(rec "$r" 1 4), $(rec "$r" 2 3)/$(rec "$r" 2 4); full: tries $(rec "$r" 3 3), collisions $(rec "$r" 3 4), $(ms "$o" z) ms"
-	fi
+	# Two connects on the two free ports, the third refused; held until
+	# released, then the next mechanism.
+	local m
+	for m in $(commit_modes); do
+		full_mode "$m" "$freep" "$held"
+	done
 
-	# The range is now full.  Without EPHPORT_RANGE: the kernel's answer.
-	local e k
+	# Full range again, held this time.  Without EPHPORT_RANGE: the
+	# kernel's answer, for the same and for another destination.
+	eclient EPHPORT_RANGE=41000-41199 -- c a 127.0.0.1 5000 c b 127.0.0.1 5000 \
+		t "$tmp/c2.ready" h "$tmp/c2.release" >"$tmp/c2.out" 2>&1 &
+	pids+=($!)
+	wait_file "$tmp/c2.ready" 500 || { cat "$tmp/c2.out"; say "FAIL: the client did not finish its connects"; exit 1; }
+	local e k r
 	e=$(eclient EPHPORT_LOG="$tmp/fb.jsonl" -- c y 127.0.0.1 5000 c w 127.0.0.2 5000 2>"$tmp/fb.err")
 	k=$(kclient c y 127.0.0.1 5000 c w 127.0.0.2 5000)
 	[ -n "$(res "$k" y)" ] || bad "the kernel client failed: $k"
 	[ "$(res "$e" y)" = "$(res "$k" y)" ] ||
 		bad "range full, same destination, no EPHPORT_RANGE: ephport '$(line "$e" c y)', the kernel '$(line "$k" c y)'"
 	[ "$(res "$k" y)" = EADDRNOTAVAIL ] || say "note: the kernel's own connect gave $(res "$k" y), not EADDRNOTAVAIL"
-	lt "$(ms "$e" y)" 1000 || bad "the fallback connect took $(ms "$e" y) ms"
 	[ "$(res "$e" w)" = "$(res "$k" w)" ] ||
 		bad "range full, other destination 127.0.0.2: ephport '$(line "$e" c w)', the kernel '$(line "$k" c w)'"
 	if [ "$(res "$e" w)" = ok ]; then
@@ -281,13 +322,55 @@ case_full() {
 	r=$(logrecs "$tmp/fb.jsonl") || bad "log: $r"
 	[ "$(rec "$r" 1 5)" = true ] || bad "record for the full range without EPHPORT_RANGE: no \"fallback\":true: $(sed -n 1p <<<"$r")"
 	[ "$(rec "$r" 1 1)" = "$(res "$k" y)" ] || bad "logged result $(rec "$r" 1 1), the kernel's $(res "$k" y)"
-	say "no EPHPORT_RANGE, range full: 127.0.0.1 -> $(res "$e" y) (fallback $(rec "$r" 1 5)), 127.0.0.2 -> $(res "$e" w) port $(port "$e" w) (fallback $(rec "$r" 2 5)); the kernel: $(res "$k" y), $(res "$k" w)"
-	touch "$tmp/c1.release"
-	[ -s "$tmp/c1.err" ] && bad "stderr under the preload: $(cat "$tmp/c1.err")"
+	[ "$(rec "$r" 2 5)" = false ] || bad "the other destination fell back to the kernel: $(sed -n 2p <<<"$r")"
+	say "no EPHPORT_RANGE, range full: 127.0.0.1 -> $(res "$e" y) (fallback $(rec "$r" 1 5)), 127.0.0.2 -> $(res "$e" w) port $(port "$e" w) (fallback $(rec "$r" 2 5), collisions $(rec "$r" 2 4)); the kernel: $(res "$k" y), $(res "$k" w)"
+	touch "$tmp/c2.release"
 	finish
 }
 
 # ---- other: occupancy by other destinations and by listeners ---------------------
+# The kernel's own connect() shares a port held by a connection to another
+# destination, never a port bound explicitly (a listener's).  RANGE mode
+# must answer exactly as the kernel does; BIND mode cannot bind beside a
+# socket without SO_REUSEADDR, so it finds only the 4 ports nobody holds.
+other_mode() { # MODE FREE-PORTS LISTENER-PORTS
+	local mode=$1 freep=$2 lports=$3 out=$tmp/o-$1.out
+	rm -f "$tmp/c1.ready" "$tmp/c1.release"
+	eclient EPHPORT_COMMIT="$mode" EPHPORT_RANGE=41000-41199 EPHPORT_LOG="$tmp/other-$mode.jsonl" -- \
+		c a 127.0.0.1 5000 c b 127.0.0.1 5000 c c 127.0.0.1 5000 c d 127.0.0.1 5000 \
+		c z 127.0.0.1 5000 t "$tmp/c1.ready" h "$tmp/c1.release" >"$out" 2>"$tmp/c1.err" &
+	local cpid=$!
+	pids+=($cpid)
+	wait_file "$tmp/c1.ready" 500 || { cat "$out" "$tmp/c1.err"; say "FAIL: the client did not finish its connects"; exit 1; }
+	local o got= p x
+	o=$(cat "$out")
+	for x in a b c d z; do
+		p=$(port "$o" $x)
+		if [ "$mode" = bind ] && [ $x = z ]; then
+			[ "$(res "$o" z)" = EADDRNOTAVAIL ] || bad "$mode: fifth connect: '$(line "$o" c z)', expected EADDRNOTAVAIL"
+			continue
+		fi
+		[ "$(res "$o" $x)" = ok ] || { bad "$mode: connect $x: '$(line "$o" c $x)'"; continue; }
+		in_list "$p" "$lports" && bad "$mode: connect $x got port $p, bound by a listener"
+		[ "$mode" = bind ] && ! in_list "$p" "$freep" && bad "$mode: connect $x got port $p, not one of the free ports $freep"
+		in_list "$p" "$got" && bad "$mode: connect $x got port $p twice"
+		got="$got,$p"
+	done
+	local r
+	r=$(logrecs "$tmp/other-$mode.jsonl") || bad "$mode: log: $r"
+	[ "$(wc -l <<<"$r")" = 5 ] || bad "$mode: expected 5 log records, got: $r"
+	if [ "$mode" != bind ]; then
+		local i
+		for i in 1 2 3 4 5; do
+			[ "$(rec "$r" $i 5)" = false ] || bad "$mode: record $i fell back to the kernel: the kernel shares these ports itself"
+		done
+	fi
+	say "$mode: ports $(for x in a b c d z; do port "$o" $x; done | paste -sd,); tries/collisions $(awk '{printf "%s/%s ", $3, $4}' <<<"$r")"
+	touch "$tmp/c1.release"
+	wait $cpid 2>/dev/null
+	[ -s "$tmp/c1.err" ] && bad "$mode: stderr under the preload: $(cat "$tmp/c1.err")"
+}
+
 case_other() {
 	setsys net.ipv4.ip_local_port_range "41000 41199"
 	server 0.0.0.0:5000
@@ -306,55 +389,16 @@ case_other() {
 	[ "$(tr ',' '\n' <<<"$freep" | wc -l)" = 4 ] || { say "FAIL: expected 4 free ports, have $freep"; exit 1; }
 	say "190 ports held by connections to 127.0.0.2, listeners on $lports; free: $freep"
 
-	local out=$tmp/c1.out
-	eclient EPHPORT_RANGE=41000-41199 EPHPORT_LOG="$tmp/other.jsonl" -- \
-		c a 127.0.0.1 5000 c b 127.0.0.1 5000 c c 127.0.0.1 5000 c d 127.0.0.1 5000 \
-		c z 127.0.0.1 5000 t "$tmp/c1.ready" h "$tmp/c1.release" >"$out" 2>"$tmp/c1.err" &
-	pids+=($!)
-	wait_file "$tmp/c1.ready" 500 || { cat "$out" "$tmp/c1.err"; say "FAIL: the client did not finish its connects"; exit 1; }
-	local o got= p
-	o=$(cat "$out")
-	for x in a b c d; do
-		p=$(port "$o" $x)
-		[ "$(res "$o" $x)" = ok ] || { bad "connect $x with 4 free ports: '$(line "$o" c $x)'"; continue; }
-		in_list "$p" "$lports" && bad "connect $x got port $p, bound by a listener"
-		in_list "$p" "$freep" || bad "connect $x got port $p, not one of the free ports $freep"
-		in_list "$p" "$got" && bad "connect $x got port $p twice"
-		got="$got,$p"
+	# The kernel's own answer for five connects (closed at once).
+	local k x
+	k=$(kclient c a 127.0.0.1 5000 c b 127.0.0.1 5000 c c 127.0.0.1 5000 c d 127.0.0.1 5000 c z 127.0.0.1 5000)
+	for x in a b c d z; do
+		[ "$(res "$k" $x)" = ok ] || say "note: the kernel's own connect $x: '$(line "$k" c $x)'"
 	done
-	[ "$(res "$o" z)" = EADDRNOTAVAIL ] || bad "fifth connect: '$(line "$o" c z)', expected EADDRNOTAVAIL"
-	lt "$(ms "$o" z)" 1000 || bad "EADDRNOTAVAIL took $(ms "$o" z) ms (bound: 1000)"
-	local r csum=0 tsum=0
-	r=$(logrecs "$tmp/other.jsonl") || bad "log: $r"
-	if [ "$(wc -l <<<"$r")" != 5 ]; then
-		bad "expected 5 log records, got: $r"
-	else
-		for i in 1 2 3 4; do
-			csum=$((csum + $(rec "$r" $i 4)))
-			tsum=$((tsum + $(rec "$r" $i 3)))
-		done
-		# Without knowledge the kernel's order would collide with most of
-		# the 196 occupied ports; after a few bind refusals ephport reads
-		# the hints (every socket with a port in the range).
-		[ $csum -le 24 ] || bad "$csum collisions for the 4 free ports among 196 occupied (bound: 24)"
-		[ "$(rec "$r" 5 1)" = EADDRNOTAVAIL ] || bad "record 5: result $(rec "$r" 5 1)"
-		say "4 free ports found with $tsum tries and $csum collisions in all; the full range refused after $(rec "$r" 5 3) tries, $(rec "$r" 5 4) collisions, $(ms "$o" z) ms"
-	fi
-
-	# Without EPHPORT_RANGE the kernel may share ports with the 127.0.0.2
-	# connections; ephport must answer as it does, never on a listener port.
-	local e k
-	e=$(eclient EPHPORT_LOG="$tmp/fb.jsonl" -- c y 127.0.0.1 5000 2>"$tmp/fb.err")
-	k=$(kclient c y 127.0.0.1 5000)
-	[ "$(res "$e" y)" = "$(res "$k" y)" ] ||
-		bad "no EPHPORT_RANGE: ephport '$(line "$e" c y)', the kernel '$(line "$k" c y)'"
-	in_list "$(port "$e" y)" "$lports" && bad "no EPHPORT_RANGE: ephport returned listener port $(port "$e" y)"
-	lt "$(ms "$e" y)" 1000 || bad "the connect without EPHPORT_RANGE took $(ms "$e" y) ms"
-	[ -s "$tmp/fb.err" ] && bad "stderr under the preload: $(cat "$tmp/fb.err")"
-	r=$(logrecs "$tmp/fb.jsonl") || bad "log: $r"
-	say "no EPHPORT_RANGE: ephport $(res "$e" y) port $(port "$e" y) (fallback $(rec "$r" 1 5)), the kernel $(res "$k" y) port $(port "$k" y)"
-	touch "$tmp/c1.release"
-	[ -s "$tmp/c1.err" ] && bad "stderr under the preload: $(cat "$tmp/c1.err")"
+	local m
+	for m in $(commit_modes); do
+		other_mode "$m" "$freep" "$lports"
+	done
 	finish
 }
 
@@ -370,19 +414,21 @@ case_tw() {
 	setsys net.ipv4.tcp_tw_reuse "$v"
 	setsys net.ipv4.ip_local_port_range "$PK $PK"
 	server 127.0.0.1:5101 127.0.0.1:5102 127.0.0.1:5103 127.0.0.1:5104 \
-		127.0.0.1:5105 127.0.0.1:5106
+		127.0.0.1:5105 127.0.0.1:5106 127.0.0.1:5107
 
 	# Active closes from the client side; the server closes when it reads EOF.
 	local me mk
 	me=$(eclient EPHPORT_RANGE=$PE-$PE -- c a 127.0.0.1 5101 x a c b 127.0.0.1 5102 x b \
 		W $PE 5101 W $PE 5102)
-	mk=$(kclient c a 127.0.0.1 5103 x a c b 127.0.0.1 5104 x b c c 127.0.0.1 5105 x c \
-		c d 127.0.0.1 5106 x d W $PK 5103 W $PK 5104 W $PK 5105 W $PK 5106)
+	# ephport's TIME_WAITs are the oldest: "at once" is measured from them.
 	local t0
 	t0=$(now_ms)
+	mk=$(kclient c a 127.0.0.1 5103 x a c b 127.0.0.1 5104 x b c c 127.0.0.1 5105 x c \
+		c d 127.0.0.1 5106 x d c e 127.0.0.1 5107 x e \
+		W $PK 5103 W $PK 5104 W $PK 5105 W $PK 5106 W $PK 5107)
 	[ "$(port "$me" a) $(port "$me" b)" = "$PE $PE" ] || { say "FAIL: ephport did not make its connections from $PE: $(tr '\n' ';' <<<"$me")"; exit 1; }
-	[ "$(port "$mk" a) $(port "$mk" b) $(port "$mk" c) $(port "$mk" d)" = "$PK $PK $PK $PK" ] || { say "FAIL: the kernel did not make its connections from $PK: $(tr '\n' ';' <<<"$mk")"; exit 1; }
-	for w in "$PE 5101" "$PE 5102" "$PK 5103" "$PK 5104" "$PK 5105" "$PK 5106"; do
+	[ "$(port "$mk" a) $(port "$mk" b) $(port "$mk" c) $(port "$mk" d) $(port "$mk" e)" = "$PK $PK $PK $PK $PK" ] || { say "FAIL: the kernel did not make its connections from $PK: $(tr '\n' ';' <<<"$mk")"; exit 1; }
+	for w in "$PE 5101" "$PE 5102" "$PK 5103" "$PK 5104" "$PK 5105" "$PK 5106" "$PK 5107"; do
 		tw_present $w || { say "FAIL: no TIME_WAIT $w: $(ss -tan | tr '\n' ';')"; exit 1; }
 	done
 
@@ -391,6 +437,12 @@ case_tw() {
 	ei=$(eclient EPHPORT_RANGE=$PE-$PE EPHPORT_LOG="$tmp/imm.jsonl" -- c i 127.0.0.1 5101 2>"$tmp/e.err")
 	ki=$(kclient c i 127.0.0.1 5103)
 	fi_=$(eclient EPHPORT_LOG="$tmp/fimm.jsonl" -- c i 127.0.0.1 5105 2>>"$tmp/e.err")
+	# The kernel again, on a TIME_WAIT of the same age, just after: where
+	# ephport lets the kernel judge the 4-tuple (RANGE mode) its answer is
+	# the kernel's of that moment, so it is compared only when the kernel
+	# answered the same before and after.
+	local ki2
+	ki2=$(kclient c i 127.0.0.1 5107)
 	local dt=$(($(now_ms) - t0))
 	[ $dt -lt 800 ] || skip "the immediate connects came ${dt} ms after the close (machine too slow to test 'at once')"
 	# Then 1.5 s after the close.
@@ -411,8 +463,12 @@ case_tw() {
 		bad "tcp_tw_reuse=$v, after 1.5 s: ephport '$(line "$el" c l)', the kernel '$(line "$kl" c l)'"
 	# The kernel's TIME_WAIT (no SO_REUSEADDR) cannot be bound over; with the
 	# sysctl's range (no EPHPORT_RANGE) ephport must leave it to the kernel.
-	[ "$(res "$fi_" i)" = "$(res "$ki" i)" ] ||
-		bad "tcp_tw_reuse=$v, at once, the kernel's TIME_WAIT, no EPHPORT_RANGE: ephport '$(line "$fi_" c i)', the kernel '$(line "$ki" c i)'"
+	if [ "$(res "$ki" i)" = "$(res "$ki2" i)" ]; then
+		[ "$(res "$fi_" i)" = "$(res "$ki" i)" ] ||
+			bad "tcp_tw_reuse=$v, at once, the kernel's TIME_WAIT, no EPHPORT_RANGE: ephport '$(line "$fi_" c i)', the kernel '$(line "$ki" c i)'"
+	else
+		say "note: the kernel's own answer changed from $(res "$ki" i) to $(res "$ki2" i) meanwhile (its reuse delay passed); ephport's $(res "$fi_" i) not compared"
+	fi
 	[ "$(res "$fl" l)" = "$(res "$kl" l)" ] ||
 		bad "tcp_tw_reuse=$v, after 1.5 s, the kernel's TIME_WAIT, no EPHPORT_RANGE: ephport '$(line "$fl" c l)', the kernel '$(line "$kl" c l)'"
 	[ "$(res "$ei" i)" = ok ] && [ "$(port "$ei" i)" != $PE ] && bad "at once: ephport connected from $(port "$ei" i), outside EPHPORT_RANGE"
@@ -505,12 +561,13 @@ case_nodiag() {
 	read -r _ _ n last held <"$tmp/held"
 	[ "$n" = 100 ] || { say "FAIL: the holder got $n of 100 connections ($last)"; exit 1; }
 
-	# Control, with sock_diag: the view knows the 100 held ports.
+	# Control, with sock_diag: ephport reads no socket table any more, so
+	# a cold destination costs the same bounded number of attempts.
 	local o r
 	o=$(eclient EPHPORT_RANGE=41000-41199 EPHPORT_LOG="$tmp/ctl.jsonl" -- c a 127.0.0.1 5000)
 	r=$(logrecs "$tmp/ctl.jsonl") || bad "log: $r"
 	[ "$(res "$o" a)" = ok ] || bad "control connect: $o"
-	[ "$(rec "$r" 1 4)" -le 4 ] || bad "control with sock_diag: $(rec "$r" 1 4) collisions at 50% (bound: 4)"
+	[ "$(rec "$r" 1 4)" -le 32 ] || bad "control with sock_diag: $(rec "$r" 1 4) collisions at 50% (bound: 32)"
 
 	# Netlink denied: 100 connects on the 100 free ports, then one too many.
 	local args=() i
