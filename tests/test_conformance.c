@@ -1465,6 +1465,27 @@ static char g_self[PATH_MAX];
 static char g_tmp[PATH_MAX];
 static unsigned g_ep_lo, g_ep_hi;
 
+/* The suite runs every scenario under each commit mechanism (lib/commit.h):
+ *   auto   the default, with EPHPORT_RANGE disjoint from the system's range
+ *          (so BIND in the root namespace, RANGE in the NETNS scenarios,
+ *          whose EPHPORT_RANGE lies inside the namespace's range);
+ *   range  EPHPORT_COMMIT=range, with EPHPORT_RANGE inside the system's
+ *          range, so that the kernel can be told it;
+ *   bind   EPHPORT_COMMIT=bind everywhere. */
+struct mode {
+	const char *name;
+	const char *commit; /* EPHPORT_COMMIT, or NULL */
+	bool inside;        /* EPHPORT_RANGE inside the system's range */
+	unsigned lo, hi;
+};
+static struct mode g_modes[] = {
+	{"auto", NULL, false, 0, 0},
+	{"range", "range", true, 0, 0},
+	{"bind", "bind", false, 0, 0},
+};
+#define NMODES (sizeof(g_modes) / sizeof(g_modes[0]))
+static const struct mode *g_mode = &g_modes[0];
+
 struct run_result {
 	struct ept_proc p;
 	char line[8192];
@@ -1493,8 +1514,10 @@ static void run_side(const struct scenario *sc, bool ephport, const char *logpat
 	struct ept_env env;
 	char range[32];
 	ept_env_init(&env, ephport);
-	snprintf(range, sizeof(range), "%u-%u", g_ep_lo, g_ep_hi);
+	snprintf(range, sizeof(range), "%u-%u", g_mode->lo, g_mode->hi);
 	if (ephport) {
+		if (g_mode->commit)
+			ept_env_set(&env, "EPHPORT_COMMIT", g_mode->commit);
 		const char *er = sc->ep_range ? sc->ep_range : range;
 		if (*er)
 			ept_env_set(&env, "EPHPORT_RANGE", er);
@@ -1598,14 +1621,22 @@ static void check_log(const struct scenario *sc, const char *logpath,
 		                         "  log: no collision recorded, the scenario did not exercise the replacement path\n");
 }
 
+struct mode_scenario {
+	const struct scenario *sc;
+	const struct mode *mode;
+	char name[96];
+};
+
 static void test_scenario(void **state)
 {
-	const struct scenario *sc = *state;
+	const struct mode_scenario *ms = *state;
+	const struct scenario *sc = ms->sc;
+	g_mode = ms->mode;
 	struct run_result *k = calloc(1, sizeof(*k)), *e = calloc(1, sizeof(*e));
 	char logpath[PATH_MAX], st[64];
 	assert_non_null(k);
 	assert_non_null(e);
-	snprintf(logpath, sizeof(logpath), "%s/%s.jsonl", g_tmp, sc->name);
+	snprintf(logpath, sizeof(logpath), "%s/%s.%s.jsonl", g_tmp, sc->name, g_mode->name);
 	unlink(logpath);
 
 	run_side(sc, false, NULL, k);
@@ -1680,22 +1711,46 @@ int main(int argc, char **argv)
 	}
 	snprintf(g_tmp, sizeof(g_tmp), "%s", t);
 	ept_disjoint_range(1000, &g_ep_lo, &g_ep_hi);
+	unsigned slo, shi;
+	ept_sysctl_range(&slo, &shi);
+	for (size_t m = 0; m < NMODES; m++) {
+		g_modes[m].lo = g_ep_lo;
+		g_modes[m].hi = g_ep_hi;
+		if (g_modes[m].inside && shi - slo >= 1999) {
+			/* 1000 ports in the middle of the system's range */
+			g_modes[m].lo = slo + (shi - slo) / 2 - 500;
+			g_modes[m].hi = g_modes[m].lo + 999;
+		}
+	}
 
-	/* Only the named scenarios when arguments are given. */
-	static struct CMUnitTest tests[NSCEN];
+	/* Only the named scenarios when arguments are given (NAME, or
+	 * NAME/MODE for one mechanism); EPTEST_COMMIT=MODE runs one mechanism. */
+	static struct CMUnitTest tests[NSCEN * NMODES];
+	static struct mode_scenario states[NSCEN * NMODES];
+	const char *only = getenv("EPTEST_COMMIT");
 	size_t n = 0;
-	for (size_t i = 0; i < NSCEN; i++) {
-		bool want = argc < 2;
-		for (int a = 1; a < argc && !want; a++)
-			want = strcmp(argv[a], scenarios[i].name) == 0;
-		if (!want)
+	for (size_t m = 0; m < NMODES; m++) {
+		if (only && strcmp(only, g_modes[m].name) != 0)
 			continue;
-		tests[n].name = scenarios[i].name;
-		tests[n].test_func = test_scenario;
-		tests[n].setup_func = NULL;
-		tests[n].teardown_func = NULL;
-		tests[n].initial_state = (void *)&scenarios[i];
-		n++;
+		for (size_t i = 0; i < NSCEN; i++) {
+			struct mode_scenario *ms = &states[n];
+			ms->sc = &scenarios[i];
+			ms->mode = &g_modes[m];
+			snprintf(ms->name, sizeof(ms->name), "%s/%s", scenarios[i].name,
+			         g_modes[m].name);
+			bool want = argc < 2;
+			for (int a = 1; a < argc && !want; a++)
+				want = strcmp(argv[a], scenarios[i].name) == 0 ||
+				       strcmp(argv[a], ms->name) == 0;
+			if (!want)
+				continue;
+			tests[n].name = ms->name;
+			tests[n].test_func = test_scenario;
+			tests[n].setup_func = NULL;
+			tests[n].teardown_func = NULL;
+			tests[n].initial_state = ms;
+			n++;
+		}
 	}
 	int rc = _cmocka_run_group_tests("conformance", tests, n, NULL, NULL);
 	if (!getenv("EPTEST_KEEP"))
