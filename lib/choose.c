@@ -144,7 +144,7 @@ int ep_choose_and_connect(struct ep_call *c)
 	uint32_t rnd = ep_random32();
 	unsigned attempts = 0, skipped_all = 0;
 	bool brute = false;
-	ep_scan_begin_in(&scan, ep_g.alloc, c->low, c->high, c->parity, offset, rnd);
+	ep_scan_begin_reserve(&scan, ep_g.alloc, c->low, c->high, c->parity, offset, rnd);
 	for (;;) {
 		unsigned skipped = 0;
 		unsigned port = ep_scan_next_unblocked(&scan, brute ? ep_occ_blocked_now
@@ -161,6 +161,7 @@ int ep_choose_and_connect(struct ep_call *c)
 			 * EADDRNOTAVAIL: knowledge can be stale.  (Ports the
 			 * kernel refused during this very call stay skipped.) */
 			brute = true;
+			ep_scan_release(ep_g.alloc, &scan);
 			ep_scan_begin_in(&scan, ep_g.alloc, c->low, c->high, c->parity, offset, rnd);
 			continue;
 		}
@@ -170,19 +171,25 @@ int ep_choose_and_connect(struct ep_call *c)
 			err = rc < 0 ? errno : 0;
 			if (connect_started(rc, err))
 				ep_scan_commit(ep_g.alloc, &scan, port, ep_random32());
+			else
+				ep_scan_release(ep_g.alloc, &scan);
 			ep_commit_finish(c, connect_started(rc, err) ||
 			                    (c->how == EP_HOW_BIND && c->bound), &occ);
 			errno = err;
 			return rc;
 		case EP_TRY_ASIDE:
+			ep_scan_release(ep_g.alloc, &scan);
 			return step_aside(c, &occ);
 		case EP_TRY_REFUSED:
 			c->rec.collisions++;
-			if (c->can_fallback && ++attempts >= EP_ATTEMPTS_MAX)
+			if (c->can_fallback && ++attempts >= EP_ATTEMPTS_MAX) {
+				ep_scan_release(ep_g.alloc, &scan);
 				goto kernel;
+			}
 			break;
 		}
 	}
+	ep_scan_release(ep_g.alloc, &scan);
 	if (!c->can_fallback) {
 		/* EPHPORT_RANGE is the user's word: EADDRNOTAVAIL, as the
 		 * kernel's own when its range is exhausted. */

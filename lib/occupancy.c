@@ -185,26 +185,42 @@ void ep_occ_begin(struct ep_occ *o, const struct ep_endpoint *src,
 		atomic_store_explicit(&o->slot->used_ms, o->now_ms, memory_order_relaxed);
 }
 
-uint64_t ep_occ_blocked(void *ctx, unsigned word)
+/* The learned bits of word W, or 0 where it has expired (or, NOW_ONLY,
+ * was started before this connect). */
+static uint64_t word_bits(const struct ep_occ *o, unsigned w, bool now_only)
 {
-	struct ep_occ *o = ctx;
 	struct ep_slot *s = o->slot;
-	if (!s || word >= occ.nwords ||
-	    atomic_load_explicit(&s->tag, memory_order_relaxed) != o->tag ||
-	    expired(atomic_load_explicit(&slot_start(s)[word], memory_order_relaxed), o->now_ms))
+	if (w >= occ.nwords)
 		return 0;
-	return atomic_load_explicit(&slot_bits(s)[word], memory_order_relaxed);
+	uint32_t start = atomic_load_explicit(&slot_start(s)[w], memory_order_relaxed);
+	if (now_only ? start != o->now_ms : expired(start, o->now_ms))
+		return 0;
+	return atomic_load_explicit(&slot_bits(s)[w], memory_order_relaxed);
 }
 
-uint64_t ep_occ_blocked_now(void *ctx, unsigned word)
+/* Ports FIRST..FIRST+63 from the slot's words (FIRST need not be aligned
+ * with them: a scan over a socket's own range starts anywhere). */
+static uint64_t blocked(const struct ep_occ *o, unsigned first, bool now_only)
 {
-	struct ep_occ *o = ctx;
 	struct ep_slot *s = o->slot;
-	if (!s || word >= occ.nwords ||
-	    atomic_load_explicit(&s->tag, memory_order_relaxed) != o->tag ||
-	    atomic_load_explicit(&slot_start(s)[word], memory_order_relaxed) != o->now_ms)
+	if (!s || first < occ.low || first - occ.low >= occ.nports ||
+	    atomic_load_explicit(&s->tag, memory_order_relaxed) != o->tag)
 		return 0;
-	return atomic_load_explicit(&slot_bits(s)[word], memory_order_relaxed);
+	unsigned i = first - occ.low, w = i / 64, sh = i % 64;
+	uint64_t lo = word_bits(o, w, now_only);
+	if (!sh)
+		return lo;
+	return (lo >> sh) | (word_bits(o, w + 1, now_only) << (64 - sh));
+}
+
+uint64_t ep_occ_blocked(void *ctx, unsigned first)
+{
+	return blocked(ctx, first, false);
+}
+
+uint64_t ep_occ_blocked_now(void *ctx, unsigned first)
+{
+	return blocked(ctx, first, true);
 }
 
 void ep_occ_refused(struct ep_occ *o, unsigned port)

@@ -69,11 +69,11 @@ void ep_occ_begin(struct ep_occ *o, const struct ep_endpoint *src,
                   const struct ep_endpoint *dst);
 
 /* Ports known to be unusable for this connect: bits 0..63 for ports
- * LOW + 64*WORD ..., as an ep_blocked_fn (CTX is the struct ep_occ). */
-uint64_t ep_occ_blocked(void *ctx, unsigned word);
+ * FIRST..FIRST+63, as an ep_blocked_fn (CTX is the struct ep_occ). */
+uint64_t ep_occ_blocked(void *ctx, unsigned first);
 /* The same, limited to words learned since this connect began (what a
  * last pass that ignores older knowledge still skips). */
-uint64_t ep_occ_blocked_now(void *ctx, unsigned word);
+uint64_t ep_occ_blocked_now(void *ctx, unsigned first);
 
 void ep_occ_refused(struct ep_occ *o, unsigned port);
 void ep_occ_taken(struct ep_occ *o, unsigned port);

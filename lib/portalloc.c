@@ -69,6 +69,37 @@ void ep_scan_begin(struct ep_scan *s, const struct ep_alloc *a,
 	ep_scan_begin_in(s, a, a->low, a->high, true, port_offset, rnd);
 }
 
+void ep_scan_begin_reserve(struct ep_scan *s, struct ep_alloc *a, unsigned low,
+                           unsigned high, bool parity, uint64_t port_offset,
+                           uint32_t rnd)
+{
+	ep_scan_begin_in(s, a, low, high, parity, port_offset, rnd);
+	if (a->strategy != EP_STRAT_KERNEL || s->done)
+		return;
+	/* Read the entry and move it on by one step in one atomic step: a
+	 * concurrent caller (another thread, a forked sibling) starts one
+	 * candidate further on instead of racing for the same port.  The
+	 * commit adds the rest of the kernel's increment; a scan that commits
+	 * nothing gives the step back. */
+	uint32_t base = ep_perturb_get(a, s->index) -
+	                atomic_load_explicit(&a->perturb[s->index], memory_order_relaxed);
+	uint32_t cur = atomic_fetch_add_explicit(&a->perturb[s->index], s->step,
+	                                         memory_order_relaxed);
+	s->offset = base + cur + (uint32_t)(port_offset >> 32);
+	s->offset %= s->remaining;
+	if (s->step == 2)
+		s->offset &= ~1u;
+	s->port = s->low + s->offset;
+	s->reserved = true;
+}
+
+void ep_scan_release(struct ep_alloc *a, struct ep_scan *s)
+{
+	if (s->reserved)
+		atomic_fetch_sub_explicit(&a->perturb[s->index], s->step, memory_order_relaxed);
+	s->reserved = false;
+}
+
 void ep_scan_begin_in(struct ep_scan *s, const struct ep_alloc *a,
                       unsigned low, unsigned high, bool parity,
                       uint64_t port_offset, uint32_t rnd)
@@ -192,7 +223,8 @@ unsigned ep_scan_next_unblocked(struct ep_scan *s, ep_blocked_fn blocked,
 			unsigned top = next_pass(s);
 			if (top) {
 				unsigned idx = top - s->low;
-				uint64_t w = blocked(ctx, idx / 64) | reserved_word(s, idx / 64);
+				uint64_t w = blocked(ctx, s->low + idx / 64 * 64) |
+				             reserved_word(s, idx / 64);
 				if (!((w >> (idx % 64)) & 1))
 					return top;
 				(*skipped)++;
@@ -209,7 +241,7 @@ unsigned ep_scan_next_unblocked(struct ep_scan *s, ep_blocked_fn blocked,
 		unsigned count = (span + s->step - 1) / s->step;
 		if (count > left)
 			count = left;
-		uint64_t w = blocked(ctx, idx / 64) | reserved_word(s, idx / 64);
+		uint64_t w = blocked(ctx, s->low + idx / 64 * 64) | reserved_word(s, idx / 64);
 		uint64_t usable = span_mask(b, count, s->step) & ~w;
 		if (usable) {
 			unsigned k = ((unsigned)__builtin_ctzll(usable) - b) / s->step;
@@ -240,7 +272,9 @@ void ep_scan_commit(struct ep_alloc *a, const struct ep_scan *s, unsigned port,
 		uint32_t i = s->cur_i, r = (rnd % 8) * s->step;
 		if (r > i)
 			i = r;
-		atomic_fetch_add_explicit(&a->perturb[s->index], i + s->step,
+		/* A reserving scan has added its step already. */
+		atomic_fetch_add_explicit(&a->perturb[s->index],
+		                          i + (s->reserved ? 0 : s->step),
 		                          memory_order_relaxed);
 		break;
 	}

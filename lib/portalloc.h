@@ -87,6 +87,7 @@ struct ep_scan {
 	uint32_t index;     /* perturbation table slot */
 	uint8_t pass;       /* kernel: 0 = low's parity, 1 = the other, 2 = tail */
 	bool done;
+	bool reserved;      /* begun by ep_scan_begin_reserve() */
 };
 
 /* Initialise A for the inclusive range LOW..HIGH (LOW <= HIGH). */
@@ -113,16 +114,28 @@ void ep_scan_begin_in(struct ep_scan *s, const struct ep_alloc *a,
                       unsigned low, unsigned high, bool parity,
                       uint64_t port_offset, uint32_t rnd);
 
+/* ep_scan_begin_in() for a table shared by concurrent callers: the
+ * perturbation entry is read and advanced by one step atomically, so that
+ * callers racing for the same destination start on different candidates.
+ * Alone, the sequence is exactly ep_scan_begin_in()'s: ep_scan_commit()
+ * adds the rest of the kernel's increment.  A scan that commits nothing
+ * must call ep_scan_release(). */
+void ep_scan_begin_reserve(struct ep_scan *s, struct ep_alloc *a, unsigned low,
+                           unsigned high, bool parity, uint64_t port_offset,
+                           uint32_t rnd);
+void ep_scan_release(struct ep_alloc *a, struct ep_scan *s);
+
 /* Next candidate port, or 0 when every candidate has been returned.
  * Reserved ports are never returned. */
 unsigned ep_scan_next(struct ep_scan *s);
 
 /* Like ep_scan_next(), but skips candidates known to be unusable, a 64-bit
- * word at a time.  BLOCKED(CTX, W) returns the known-unusable ports
- * LOW + 64*W .. LOW + 64*W + 63 as bits 0..63.  The order of the candidates
+ * word at a time.  BLOCKED(CTX, FIRST) returns the known-unusable ports
+ * FIRST .. FIRST + 63 as bits 0..63 (FIRST is the scan's low port plus a
+ * multiple of 64).  The order of the candidates
  * returned is exactly ep_scan_next()'s with the blocked ones left out;
  * *SKIPPED grows by the number left out. */
-typedef uint64_t (*ep_blocked_fn)(void *ctx, unsigned word);
+typedef uint64_t (*ep_blocked_fn)(void *ctx, unsigned first);
 unsigned ep_scan_next_unblocked(struct ep_scan *s, ep_blocked_fn blocked,
                                 void *ctx, unsigned *skipped);
 

@@ -307,12 +307,12 @@ struct blockset {
 	const unsigned char *blocked; /* indexed by port */
 };
 
-static uint64_t block_word(void *ctx, unsigned w)
+static uint64_t block_word(void *ctx, unsigned first)
 {
 	const struct blockset *b = ctx;
 	uint64_t v = 0;
 	for (unsigned bit = 0; bit < 64; bit++) {
-		unsigned port = b->low + 64 * w + bit;
+		unsigned port = first + bit;
 		if (port < 65536 && b->blocked[port])
 			v |= 1ULL << bit;
 	}

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# The connect path's promises that need a private network namespace:
+#   ownrange  the program's own IP_LOCAL_PORT_RANGE is honoured as the
+#             kernel honours it (inside the namespace's range: only its
+#             ports, EADDRNOTAVAIL once they are taken; outside it:
+#             ignored), and reads back as the program set it;
+#   fork      8 workers forked from one process connecting together share
+#             one allocator, so they rarely collide (the kernel's sockets
+#             share one table);
+#   watch     while one thread blocks in connect(), another reads
+#             SO_REUSEADDR and IP_LOCAL_PORT_RANGE as the program set them
+#             (BIND and RANGE mode).
+# Each case runs in its own `unshare -n`, the client with and without the
+# preload; outputs must match the kernel's.
+# Usage: bash tests/connectpath.test.sh [CASE...]   (default: all cases)
+. "$(dirname "$0")/helpers/paths.sh"
+helpers=$top/tests/helpers
+say() { printf 'connectpath.test: %s\n' "$*"; }
+skip() { say "SKIP: $*"; exit 77; }
+ALL_CASES="ownrange fork watch"
+
+if [ -z "${CP_CASE:-}" ]; then
+	[ -r "$lib" ] || { say "FAIL: $lib not built"; exit 1; }
+	PY=/usr/bin/python3
+	[ -x "$PY" ] || PY=$(command -v python3 || true)
+	[ -n "$PY" ] || skip "python3 is needed for the clients"
+	command -v unshare >/dev/null || skip "unshare (util-linux) is not installed"
+	command -v ip >/dev/null || skip "ip (iproute2) is needed to bring lo up"
+	err=$(unshare -n true 2>&1) || skip "unshare -n is not permitted here (${err:-no message})"
+	"$PY" -c 'import socket; socket.socket().getsockopt(socket.IPPROTO_IP, 51, 4)' 2>/dev/null ||
+		skip "this kernel has no IP_LOCAL_PORT_RANGE (Linux 6.3+)"
+	export PY
+	npass=0 nfail=0 nskip=0
+	for c in ${*:-$ALL_CASES}; do
+		CP_CASE=$c timeout -k 5 60 unshare -n bash "$0"
+		case $? in
+		0) npass=$((npass + 1)); say "case $c: ok" ;;
+		77) nskip=$((nskip + 1)); say "case $c: SKIP" ;;
+		*) nfail=$((nfail + 1)); say "case $c: FAIL" ;;
+		esac
+	done
+	say "$npass case(s) passed, $nfail failed, $nskip skipped"
+	[ $nfail -gt 0 ] && exit 1
+	[ $npass -eq 0 ] && exit 77
+	exit 0
+fi
+
+C=$CP_CASE
+say() { printf 'connectpath.test[%s]: %s\n' "$C" "$*"; }
+skip() { say "SKIP: $*"; exit 77; }
+fails=0
+bad() { say "FAIL: $*"; fails=$((fails + 1)); }
+ip link set lo up || skip "cannot bring lo up in the new namespace"
+preload=$lib
+san=$(ldd "$lib" 2>/dev/null | awk '/lib(asan|tsan|ubsan)/ {print $3; exit}')
+[ -n "$san" ] && preload="$san $lib" &&
+	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:verify_asan_link_order=0}
+tmp=$(mktemp -d /tmp/ephport-connpath.XXXXXX) || exit 1
+srv=
+trap '[ -n "$srv" ] && touch "$tmp/stop" && wait $srv 2>/dev/null; rm -rf "$tmp"' EXIT
+
+server() {
+	"$PY" "$helpers/pressure_server.py" "$tmp/server.ready" "$tmp/stop" "$@" 2>"$tmp/server.err" &
+	srv=$!
+	local n=250
+	while [ ! -e "$tmp/server.ready" ] && [ $n -gt 0 ]; do sleep 0.02; n=$((n - 1)); done
+	[ -e "$tmp/server.ready" ] || { cat "$tmp/server.err"; say "FAIL: no server"; exit 1; }
+}
+client() { timeout 30 "$PY" "$helpers/connpath_client.py" "$@"; }
+eclient() {
+	local envs=()
+	while [ "$1" != -- ]; do envs+=("$1"); shift; done
+	shift
+	env LD_PRELOAD="$preload" "${envs[@]}" timeout 30 "$PY" "$helpers/connpath_client.py" "$@"
+}
+# commits LOG: the "commit" values of the records, sorted and counted
+commits() { "$PY" -c 'import json,sys,collections; print(dict(collections.Counter(json.loads(l).get("commit") for l in open(sys.argv[1]))))' "$1"; }
+
+case_ownrange() {
+	sysctl -qw net.ipv4.ip_local_port_range="41000 41199" || skip "cannot set the range"
+	server 127.0.0.1:5000
+	local k e m
+	# Inside the namespace's range: ten ports, then the kernel's refusal.
+	k=$(client ownrange 127.0.0.1 5000 41010 41019 11)
+	grep -q '^c 10 EADDRNOTAVAIL' <<<"$k" || say "note: the kernel's 11th connect: $(grep '^c 10' <<<"$k")"
+	for m in auto bind; do
+		e=$(eclient EPHPORT_COMMIT=$m EPHPORT_LOG="$tmp/own-$m.jsonl" -- ownrange 127.0.0.1 5000 41010 41019 11)
+		[ "$e" = "$k" ] || bad "$m: program range 41010-41019: ephport '$(tr '\n' ';' <<<"$e")', the kernel '$(tr '\n' ';' <<<"$k")'"
+		say "$m: program range 41010-41019: $(tail -1 <<<"$e"), 11th: $(grep '^c 10' <<<"$e" | cut -d' ' -f3); commits $(commits "$tmp/own-$m.jsonl")"
+	done
+	grep -q '"commit":"range"' "$tmp/own-auto.jsonl" || bad "auto: no connect committed by range"
+	# Outside the namespace's range: the kernel ignores it.
+	k=$(client ownrange 127.0.0.1 5000 50000 50009 11)
+	e=$(eclient EPHPORT_LOG="$tmp/out.jsonl" -- ownrange 127.0.0.1 5000 50000 50009 11)
+	[ "$e" = "$k" ] || bad "program range outside the namespace's: ephport '$(tr '\n' ';' <<<"$e")', the kernel '$(tr '\n' ';' <<<"$k")'"
+	say "program range 50000-50009 outside 41000-41199: $(tail -1 <<<"$e") (the kernel: $(tail -1 <<<"$k"))"
+	# EPHPORT_RANGE and the program's range overlap: their intersection.
+	e=$(eclient EPHPORT_RANGE=41015-41100 -- ownrange 127.0.0.1 5000 41010 41019 6)
+	local inr
+	inr=$("$PY" - "$e" <<'PY'
+import sys
+print(sum(1 for l in sys.argv[1].splitlines() if l.startswith("c ") and l.split()[2] == "ok"))
+PY
+)
+	[ "$(tail -1 <<<"$e")" = "ports 5" ] || bad "EPHPORT_RANGE 41015-41100 with the program's 41010-41019: $(tr '\n' ';' <<<"$e") (expected the 5 ports 41015-41019)"
+	grep -q '^c 5 EADDRNOTAVAIL' <<<"$e" || bad "the 6th connect in 41015-41019: $(grep '^c 5' <<<"$e")"
+	say "EPHPORT_RANGE 41015-41100 and the program's 41010-41019: $inr ok, then $(grep '^c 5' <<<"$e" | cut -d' ' -f3)"
+}
+
+# collided LOG: "RECORDS CALLS-THAT-COLLIDED COLLISIONS FALLBACKS"
+collided() {
+	"$PY" - "$1" <<'PY'
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+print(len(recs), sum(1 for r in recs if r["collisions"]),
+      sum(r["collisions"] for r in recs), sum(1 for r in recs if r.get("fallback")))
+PY
+}
+
+case_fork() {
+	sysctl -qw net.ipv4.ip_local_port_range="40000 41999" || skip "cannot set the range"
+	server 127.0.0.1:5000
+	local k e1 e8 n1 hit1 coll1 fb1 n8 hit8 coll8 fb8
+	k=$(client fork 127.0.0.1 5000 8 100)
+	[ "$k" = "ok 800 fail 0 distinct 800" ] || say "note: the kernel: $k"
+	# The reference: one process making the 800 connects in turn.  In the
+	# kernel's order, scans meet ports taken earlier (the table entry
+	# moves on by random steps and wraps round): that many collisions are
+	# the algorithm's own.
+	e1=$(eclient EPHPORT_LOG="$tmp/one.jsonl" -- fork 127.0.0.1 5000 1 800)
+	e8=$(eclient EPHPORT_LOG="$tmp/fork.jsonl" -- fork 127.0.0.1 5000 8 100)
+	[ "$e8" = "$k" ] || bad "8 forked workers x 100: ephport '$e8', the kernel '$k'"
+	[ "$e1" = "$k" ] || bad "one process x 800: ephport '$e1', the kernel '$k'"
+	read -r n1 hit1 coll1 fb1 < <(collided "$tmp/one.jsonl")
+	read -r n8 hit8 coll8 fb8 < <(collided "$tmp/fork.jsonl")
+	[ "$n8" = 800 ] || bad "expected 800 records, got $n8"
+	# Siblings share one allocator, as every socket shares the kernel's
+	# table: they must collide about as rarely as one process does.  With
+	# a table copied by fork() (the same key, the same entries) they walked
+	# the same candidates and collided twice as often.
+	[ "$hit8" -le $((hit1 * 3 / 2 + 24)) ] ||
+		bad "forked siblings: $hit8 of 800 calls collided; one process: $hit1 (bound: 1.5x + 24)"
+	say "800 connects, 2000-port range: one process $hit1 calls collided ($coll1 collisions, $fb1 fallbacks); 8 forked workers $hit8 ($coll8, $fb8)"
+}
+
+case_watch() {
+	local k e m
+	k=$(client watch 127.0.0.1 0)
+	for m in range bind; do
+		e=$(eclient EPHPORT_COMMIT=$m EPHPORT_LOG="$tmp/w-$m.jsonl" -- watch 127.0.0.1 0)
+		[ "$e" = "$k" ] || bad "$m: ephport '$(tr '\n' ';' <<<"$e")', the kernel '$(tr '\n' ';' <<<"$k")'"
+		grep -q "\"commit\":\"$m\"" "$tmp/w-$m.jsonl" || bad "$m: the connect was not committed by $m: $(cat "$tmp/w-$m.jsonl")"
+		say "$m: $(tr '\n' ';' <<<"$e")"
+	done
+}
+
+case $C in
+ownrange) case_ownrange ;;
+fork) case_fork ;;
+watch) case_watch ;;
+*) say "unknown case $C"; exit 2 ;;
+esac
+[ $fails -eq 0 ] && exit 0
+say "$fails check(s) failed"
+exit 1
