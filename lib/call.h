@@ -59,6 +59,7 @@ struct ep_call {
 	bool have_ent;                 /* the per-fd entry describes it */
 	bool opts_overflow;            /* ... without the whole option log */
 	bool reuse_user, reuseport_user; /* the program's own flags */
+	bool reuseport_known;          /* ... SO_REUSEPORT read from the log */
 	uint32_t range_user;           /* the program's IP_LOCAL_PORT_RANGE */
 	const char *reason;            /* passed through: why */
 

@@ -6,9 +6,11 @@
  * candidates in the kernel's order, skipping those the occupancy knowledge
  * says are taken, committing each until one is accepted.
  *
- * The work per call is bounded: after EP_ATTEMPTS_MAX refused candidates,
- * or when every candidate is known to be taken, the kernel's own choice
- * takes over wherever it is a correct answer (it stays inside the range):
+ * The work per call is bounded: once refused candidates have cost
+ * EP_BUDGET_NS (and at least EP_ATTEMPTS_MIN were tried), or after
+ * EP_ATTEMPTS_MAX, or when every candidate is known to be taken, the
+ * kernel's own choice takes over wherever it is a correct answer (it stays
+ * inside the range):
  * always in RANGE mode, where the socket's range is narrowed to the range
  * scanned; in BIND mode when the range is the namespace's.  Only BIND mode
  * with an EPHPORT_RANGE the kernel cannot be told walks the whole range,
@@ -27,7 +29,13 @@
 #include "state.h"
 #include "sys.h"
 
-#define EP_ATTEMPTS_MAX 32
+/* A refused candidate costs about 3 µs in RANGE mode (the kernel's own
+ * check of one port), 1-10 µs in BIND mode.  A cold destination at high
+ * occupancy thus learns about a hundred taken ports per call, at a cost
+ * like the kernel's own scan of them, before the kernel takes over. */
+#define EP_BUDGET_NS 300000u
+#define EP_ATTEMPTS_MIN 16
+#define EP_ATTEMPTS_MAX 1024
 
 /* The source address to bind and hash: the one the program bound with
  * IP_BIND_ADDRESS_NO_PORT, else EPHPORT_SOURCE for the family, else the
@@ -182,7 +190,8 @@ int ep_choose_and_connect(struct ep_call *c)
 			return step_aside(c, &occ);
 		case EP_TRY_REFUSED:
 			c->rec.collisions++;
-			if (c->can_fallback && ++attempts >= EP_ATTEMPTS_MAX) {
+			if (c->can_fallback && ++attempts >= EP_ATTEMPTS_MIN &&
+			    (attempts >= EP_ATTEMPTS_MAX || ep_now_ns() - c->t0 >= EP_BUDGET_NS)) {
 				ep_scan_release(ep_g.alloc, &scan);
 				goto kernel;
 			}

@@ -86,11 +86,14 @@ static void snapshot(struct ep_call *c, const struct ep_fdent *e)
 	c->opts_overflow = e->opts_overflow;
 	c->reuse_user = e->reuse_user;
 	c->range_user = e->range_user;
+	c->narrowed = e->range_forced; /* left narrowed by an earlier connect */
 	int on = 0;
-	if (!e->opts_overflow && ep_fd_find_opt_int(e, SOL_SOCKET, SO_REUSEPORT, &on))
+	if (!e->opts_overflow) {
+		/* Only BIND mode needs it; the log tells without a syscall. */
+		ep_fd_find_opt_int(e, SOL_SOCKET, SO_REUSEPORT, &on);
 		c->reuseport_user = on != 0;
-	else if (ep_sys_getsockopt_int(c->fd, SOL_SOCKET, SO_REUSEPORT, &on) == 0)
-		c->reuseport_user = on != 0;
+		c->reuseport_known = true;
+	}
 }
 
 /* A TCP socket the library did not see created (inherited, made with raw

@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "logwriter.h"
 #include "real.h"
 #include "sockdiag.h"
 #include "state.h"
@@ -115,14 +116,17 @@ int ep_commit_prepare(struct ep_call *c)
 		return 0;
 	}
 	if (!c->have_ent) {
-		int on = 0, pon = 0;
+		int on = 0;
 		if (ep_sys_getsockopt_int(c->fd, SOL_SOCKET, SO_REUSEADDR, &on) < 0) {
 			c->reason = "proto";
 			return 1;
 		}
-		ep_sys_getsockopt_int(c->fd, SOL_SOCKET, SO_REUSEPORT, &pon);
 		c->reuse_user = on != 0;
-		c->reuseport_user = pon != 0;
+	}
+	if (!c->reuseport_known) {
+		int on = 0;
+		ep_sys_getsockopt_int(c->fd, SOL_SOCKET, SO_REUSEPORT, &on);
+		c->reuseport_user = on != 0;
 	}
 	c->reuse_now = c->reuse_user;
 	c->reuseport_now = c->reuseport_user;
@@ -435,9 +439,13 @@ void ep_commit_finish(struct ep_call *c, bool connected, struct ep_occ *o)
 {
 	int saved = errno;
 	if (c->how == EP_HOW_RANGE) {
-		if (c->narrowed)
-			ep_sys_set_port_range(c->fd, c->range_user);
-		c->narrowed = false;
+		/* A socket whose connect went ahead keeps its narrowed range
+		 * (it no longer matters to it: its port is bound) and
+		 * getsockopt() keeps answering the program's; one that failed
+		 * gets the program's back, since its next connect() chooses
+		 * again.  A later connect() through ephport narrows anew. */
+		if (c->narrowed && !connected && ep_sys_set_port_range(c->fd, c->range_user) == 0)
+			c->narrowed = false;
 	} else {
 		set_reuseport(c, c->reuseport_user);
 		/* On a connected (or connecting) socket SO_REUSEADDR stays on,
@@ -446,24 +454,29 @@ void ep_commit_finish(struct ep_call *c, bool connected, struct ep_occ *o)
 		set_reuse(c, connected && c->bound ? true : c->reuse_user);
 	}
 	unsigned port = 0;
-	struct sockaddr_storage ss;
-	if (connected && ep_sys_getsockname(c->fd, &ss) == 0)
-		port = ep_sa_port(&ss);
-	if (port) {
-		c->after = ss;
+	static atomic_uint checks;
+	if (connected && c->how == EP_HOW_RANGE && c->candidate && !c->rec.fallback &&
+	    !ep_log_enabled() &&
+	    atomic_fetch_add_explicit(&checks, 1, memory_order_relaxed) % 64 != 0) {
+		/* The kernel took the port asked (checked on one call in 64,
+		 * and on every call whose record needs the address). */
+		port = c->candidate;
+	} else if (connected && ep_sys_getsockname(c->fd, &c->after) == 0) {
+		port = ep_sa_port(&c->after);
 		c->have_after = true;
+		if (c->how == EP_HOW_RANGE && c->candidate && !c->rec.fallback &&
+		    port != c->candidate) {
+			/* The kernel ignored the narrowed range: the namespace's
+			 * range is no longer what was read at start-up.  Commit
+			 * by bind from now on. */
+			atomic_store_explicit(&ep_g.range_ignored, true, memory_order_relaxed);
+		}
+	}
+	if (port)
 		ep_occ_taken(o, port);
-	}
-	if (c->how == EP_HOW_RANGE && port && c->candidate && !c->rec.fallback &&
-	    port != c->candidate) {
-		/* The kernel ignored the narrowed range: the namespace's range
-		 * is no longer what was read at start-up.  Commit by bind from
-		 * now on. */
-		atomic_store_explicit(&ep_g.range_ignored, true, memory_order_relaxed);
-	}
 	struct ep_fdent *e = entry(c);
 	if (e) {
-		e->range_forced = false;
+		e->range_forced = c->narrowed;
 		e->reuse_forced = c->reuse_now && !c->reuse_user;
 		if (c->bound_source)
 			e->user_bound = true; /* the next connect() asks the kernel */

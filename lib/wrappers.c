@@ -186,7 +186,9 @@ EXPORT(fcntl64, ep_w_fcntl64);
 static void release_on_close(int fd)
 {
 	struct ep_fdent *e = ep_fd_peek(fd);
-	if (!e || !e->occ_port) /* racy hint, checked under the lock */
+	/* Racy hints, checked under the lock: nothing at all is asked of the
+	 * kernel unless the knowledge holds this very port. */
+	if (!e || !e->occ_port || !ep_occ_known(e->occ_tag, e->occ_port))
 		return;
 	e = ep_fd_lock_match(fd, 0);
 	if (!e)
