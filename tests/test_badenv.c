@@ -113,6 +113,18 @@ static const struct bad bads[] = {
 	{"EPHPORT_STRATEGY", "0", NULL},
 	{"EPHPORT_STRATEGY", "-kernel", NULL},
 	{"EPHPORT_STRATEGY", "native\n", NULL},
+	/* EPHPORT_COMMIT */
+	{"EPHPORT_COMMIT", "", NULL},
+	{"EPHPORT_COMMIT", " ", NULL},
+	{"EPHPORT_COMMIT", "Range", NULL},
+	{"EPHPORT_COMMIT", "BIND", NULL},
+	{"EPHPORT_COMMIT", "range ", NULL},
+	{"EPHPORT_COMMIT", " bind", NULL},
+	{"EPHPORT_COMMIT", "ranges", NULL},
+	{"EPHPORT_COMMIT", "bind,range", NULL},
+	{"EPHPORT_COMMIT", "1", NULL},
+	{"EPHPORT_COMMIT", "connect", NULL},
+	{"EPHPORT_COMMIT", "auto\n", NULL},
 	/* EPHPORT_SEED */
 	{"EPHPORT_SEED", "", NULL},
 	{"EPHPORT_SEED", " ", NULL},
@@ -227,11 +239,12 @@ static void fake_with(struct fake *f, const char *bad, const char *value)
 {
 	static const char *const names[] = {"EPHPORT_RANGE", "EPHPORT_RESERVED",
 	                                    "EPHPORT_STRATEGY", "EPHPORT_SEED",
-	                                    "EPHPORT_SOURCE", "EPHPORT_LOG"};
+	                                    "EPHPORT_SOURCE", "EPHPORT_LOG",
+	                                    "EPHPORT_COMMIT"};
 	static const char *const valid[] = {"20000-29999", "20001,20005-20010", "kernel",
-	                                    "42", "127.0.0.1", "stderr"};
+	                                    "42", "127.0.0.1", "stderr", "bind"};
 	f->n = 0;
-	for (int i = 0; i < 6; i++) {
+	for (int i = 0; i < 7; i++) {
 		f->names[f->n] = names[i];
 		f->values[f->n] = strcmp(names[i], bad) == 0 ? value : valid[i];
 		f->n++;
@@ -305,16 +318,17 @@ static void test_every_bad_value_unit(void **state)
 	(void)state;
 	static struct ep_config c;
 	char why[256];
-	int failures = 0, per[6] = {0};
+	int failures = 0, per[7] = {0};
 	static const char *const names[] = {"EPHPORT_RANGE", "EPHPORT_RESERVED",
 	                                    "EPHPORT_STRATEGY", "EPHPORT_SEED",
-	                                    "EPHPORT_SOURCE", "EPHPORT_LOG"};
+	                                    "EPHPORT_SOURCE", "EPHPORT_LOG",
+	                                    "EPHPORT_COMMIT"};
 	for (size_t i = 0; i < NBADS; i++) {
 		struct fake f;
 		fake_with(&f, bads[i].var, bads[i].value);
 		struct ep_config_source src = {fake_getenv, fake_sysctl, &f};
 		int rc = ep_config_load(&c, &src);
-		for (int k = 0; k < 6; k++)
+		for (int k = 0; k < 7; k++)
 			per[k] += strcmp(names[k], bads[i].var) == 0;
 		if (rc == 0 || c.ok) {
 			print_error("%s=\"%.40s\": accepted\n", bads[i].var, bads[i].value);
@@ -327,7 +341,7 @@ static void test_every_bad_value_unit(void **state)
 			failures++;
 		}
 	}
-	for (int k = 0; k < 6; k++)
+	for (int k = 0; k < 7; k++)
 		if (per[k] < 10) {
 			print_error("%s has only %d invalid values in the table\n", names[k], per[k]);
 			failures++;

@@ -103,6 +103,24 @@ static void test_parse_strategy(void **state)
 		assert_int_equal(ep_parse_strategy(bad[i], &s, err, sizeof(err)), -1);
 }
 
+static void test_parse_commit(void **state)
+{
+	(void)state;
+	enum ep_commit m;
+	char err[200];
+	const char *names[] = {"auto", "range", "bind"};
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(ep_parse_commit(names[i], &m, err, sizeof(err)), 0);
+		assert_int_equal(m, i);
+		assert_string_equal(ep_commit_name(m), names[i]);
+	}
+	const char *bad[] = {"", "Range", "bind ", "ranges", "1", "kernel"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(ep_parse_commit(bad[i], &m, err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "expected auto, range or bind"));
+	}
+}
+
 static void test_parse_seed(void **state)
 {
 	(void)state;
@@ -291,6 +309,7 @@ int main(void)
 		cmocka_unit_test(test_parse_range),
 		cmocka_unit_test(test_parse_reserved),
 		cmocka_unit_test(test_parse_strategy),
+		cmocka_unit_test(test_parse_commit),
 		cmocka_unit_test(test_parse_seed),
 		cmocka_unit_test(test_parse_source),
 		cmocka_unit_test(test_parse_log),

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "sys.h"
 #include "tool.h"
 
 static const char *origin(const char *var, const char *otherwise)
@@ -118,6 +119,36 @@ static void print_misc(const struct ep_config *c)
 	       c->tw_reuse >= 0 && c->tw_reuse <= 2 ? tw[c->tw_reuse] : "unknown");
 }
 
+/* How the library will commit a chosen port here (lib/commit.h). */
+static void print_commit(const struct ep_config *c)
+{
+	uint32_t r = 0;
+	socklen_t len = sizeof(r);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool have = fd >= 0 && getsockopt(fd, IPPROTO_IP, IP_LOCAL_PORT_RANGE, &r, &len) == 0;
+	if (fd >= 0)
+		close(fd);
+	bool inside = c->low >= c->ns_low && c->high <= c->ns_high && c->ns_range_known;
+	const char *origin_s = origin("EPHPORT_COMMIT", "default");
+	if (c->commit != EP_COMMIT_BIND && have && inside) {
+		printf("commit        range (%s): the socket's IP_LOCAL_PORT_RANGE is narrowed to\n"
+		       "              each candidate and the kernel judges its 4-tuple\n", origin_s);
+		return;
+	}
+	printf("commit        bind (%s): bind-before-connect", origin_s);
+	if (c->commit == EP_COMMIT_BIND)
+		printf("\n");
+	else if (!have)
+		printf("; this kernel has no IP_LOCAL_PORT_RANGE (Linux 6.3+)\n");
+	else if (!c->ns_range_known)
+		printf("; the namespace's range could not be read\n");
+	else
+		printf("; the range %u-%u is not inside the namespace's %u-%u\n",
+		       c->low, c->high, c->ns_low, c->ns_high);
+	if (c->commit == EP_COMMIT_RANGE)
+		printf("              warning: EPHPORT_COMMIT=range cannot be honoured here\n");
+}
+
 int cmd_check(int argc, char **argv)
 {
 	struct ep_config *c;
@@ -149,6 +180,7 @@ int cmd_check(int argc, char **argv)
 	print_range(c);
 	print_reserved(c);
 	print_misc(c);
+	print_commit(c);
 	print_source(c);
 	print_log(c);
 	free(c);

@@ -236,12 +236,14 @@ static void usage(FILE *f)
 	      "      --seed KEY           fixed key: 32 hex digits or a decimal integer\n"
 	      "      --source ADDR[,ADDR] source address(es) to bind\n"
 	      "      --reserved LIST      ports never chosen, e.g. 40000,41000-41010\n"
+	      "      --commit MODE        auto, range or bind: how a chosen port is\n"
+	      "                           committed (EPHPORT_COMMIT)\n"
 	      "  -h, --help               this help\n"
 	      "Exit status: CMD's (128+N if signal N killed it); 2 for an invalid\n"
 	      "option, 126/127 if CMD cannot be run or is not found.\n", f);
 }
 
-enum { OPT_SEED = 256, OPT_SOURCE, OPT_RESERVED };
+enum { OPT_SEED = 256, OPT_SOURCE, OPT_RESERVED, OPT_COMMIT };
 
 static const struct option long_opts[] = {
 	{"range", required_argument, NULL, 'r'},
@@ -250,6 +252,7 @@ static const struct option long_opts[] = {
 	{"seed", required_argument, NULL, OPT_SEED},
 	{"source", required_argument, NULL, OPT_SOURCE},
 	{"reserved", required_argument, NULL, OPT_RESERVED},
+	{"commit", required_argument, NULL, OPT_COMMIT},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -260,7 +263,7 @@ static int parse_options(int argc, char **argv, const char **log)
 	static const struct { int opt; const char *var; } vars[] = {
 		{'r', "EPHPORT_RANGE"}, {'s', "EPHPORT_STRATEGY"},
 		{OPT_SEED, "EPHPORT_SEED"}, {OPT_SOURCE, "EPHPORT_SOURCE"},
-		{OPT_RESERVED, "EPHPORT_RESERVED"},
+		{OPT_RESERVED, "EPHPORT_RESERVED"}, {OPT_COMMIT, "EPHPORT_COMMIT"},
 	};
 	int c;
 
