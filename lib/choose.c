@@ -12,9 +12,11 @@
  * kernel's own choice takes over wherever it is a correct answer (it stays
  * inside the range):
  * always in RANGE mode, where the socket's range is narrowed to the range
- * scanned; in BIND mode when the range is the namespace's.  Only BIND mode
- * with an EPHPORT_RANGE the kernel cannot be told walks the whole range,
- * one bind() per candidate, before answering EADDRNOTAVAIL. */
+ * scanned; in BIND mode when the range is the namespace's.  Where the
+ * kernel's choice could break the user's word (BIND mode with an
+ * EPHPORT_RANGE the kernel cannot be told, or EPHPORT_RESERVED, which the
+ * kernel does not know), the whole range is walked, one attempt per
+ * candidate, before the call answers EADDRNOTAVAIL. */
 #include "call.h"
 
 #include <errno.h>
@@ -108,7 +110,10 @@ static void decide_how(struct ep_call *c)
 	         cfg->ns_range_known &&
 	         !atomic_load_explicit(&ep_g.range_ignored, memory_order_relaxed)
 	         ? EP_HOW_RANGE : EP_HOW_BIND;
-	c->can_fallback = c->how == EP_HOW_RANGE || !cfg->range_from_env;
+	/* The kernel knows neither EPHPORT_RESERVED nor, in bind mode, an
+	 * EPHPORT_RANGE: its choice would not be a correct answer then. */
+	c->can_fallback = !cfg->reserved_from_env &&
+	                  (c->how == EP_HOW_RANGE || !cfg->range_from_env);
 	c->rec.commit = c->how == EP_HOW_RANGE ? "range" : "bind";
 }
 

@@ -7,6 +7,8 @@
 #   fork      8 workers forked from one process connecting together share
 #             one allocator, so they rarely collide (the kernel's sockets
 #             share one table);
+#   reserved  EPHPORT_RESERVED holds even when every other port is taken
+#             (the kernel, which does not know it, never chooses instead);
 #   watch     while one thread blocks in connect(), another reads
 #             SO_REUSEADDR and IP_LOCAL_PORT_RANGE as the program set them
 #             (BIND and RANGE mode).
@@ -17,7 +19,7 @@
 helpers=$top/tests/helpers
 say() { printf 'connectpath.test: %s\n' "$*"; }
 skip() { say "SKIP: $*"; exit 77; }
-ALL_CASES="ownrange fork watch"
+ALL_CASES="ownrange fork watch reserved"
 
 if [ -z "${CP_CASE:-}" ]; then
 	[ -r "$lib" ] || { say "FAIL: $lib not built"; exit 1; }
@@ -154,7 +156,45 @@ case_watch() {
 	done
 }
 
+case_reserved() {
+	sysctl -qw net.ipv4.ip_local_port_range="41000 41031" || skip "cannot set the range"
+	server 127.0.0.1:5000
+	# A plain process holds 15 of the 16 ports ephport may use; ephport's
+	# first connect finds the last one, its second has none left but the
+	# 16 reserved ones, which the kernel would happily choose.
+	"$PY" "$helpers/pressure_hold.py" "$tmp/held" "$tmp/held.release" conn=15@127.0.0.1:5000 \
+		>/dev/null 2>&1 &
+	local n=250
+	while [ ! -e "$tmp/held" ] && [ $n -gt 0 ]; do sleep 0.02; n=$((n - 1)); done
+	[ -e "$tmp/held" ] || { say "FAIL: the holder did not report"; exit 1; }
+	# The holder's 15 ports are the kernel's first even ones; reserve the
+	# 16 ports it did not take... of the even ones: 41000-41031 minus
+	# theirs, 17 ports; reserve 16 of them and leave one.
+	local held free rsv last
+	held=$(awk '/^conn/ {print $5}' "$tmp/held")
+	free=$(awk -v used="$held" 'BEGIN { n = split(used, u, ","); for (i = 1; i <= n; i++) t[u[i]] = 1
+		for (p = 41000; p <= 41031; p++) if (!(p in t)) print p }')
+	last=$(head -1 <<<"$free")
+	rsv=$(tail -n +2 <<<"$free" | paste -sd,)
+	local e
+	e=$(eclient EPHPORT_RESERVED="$rsv" EPHPORT_LOG="$tmp/rsv.jsonl" -- ownrange 127.0.0.1 5000 0 0 3)
+	[ "$(sed -n 1p <<<"$e" | cut -d' ' -f3)" = ok ] || bad "first connect with one usable port left: $(sed -n 1p <<<"$e")"
+	grep -q '^c 1 EADDRNOTAVAIL' <<<"$e" || bad "second connect, only reserved ports free: $(sed -n 2p <<<"$e") (expected EADDRNOTAVAIL)"
+	grep -q '^c 2 EADDRNOTAVAIL' <<<"$e" || bad "third connect, only reserved ports free: $(sed -n 3p <<<"$e") (expected EADDRNOTAVAIL)"
+	local ports
+	ports=$("$PY" -c 'import json,sys; print(",".join(str(json.loads(l)["sport"]) for l in open(sys.argv[1])))' "$tmp/rsv.jsonl")
+	local p
+	for p in ${ports//,/ }; do
+		[ "$p" = 0 ] && continue
+		[[ ,$rsv, == *,$p,* ]] && bad "a connect got reserved port $p (EPHPORT_RESERVED=$rsv)"
+		[ "$p" = "$last" ] || bad "a connect got port $p, expected the one usable port $last"
+	done
+	touch "$tmp/held.release"
+	say "15 ports held, 16 reserved, one usable ($last): source ports $ports; results $(cut -d' ' -f3 <<<"$e" | head -3 | paste -sd,)"
+}
+
 case $C in
+reserved) case_reserved ;;
 ownrange) case_ownrange ;;
 fork) case_fork ;;
 watch) case_watch ;;
