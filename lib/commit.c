@@ -213,14 +213,12 @@ void ep_release_failed(int fd)
 	if (!ep_ready())
 		return;
 	struct ep_fdent *e = ep_fd_peek(fd);
-	if (!e || !e->occ_bound) /* a racy peek: only a hint, checked below */
+	if (!e || !ep_fd_trylock(e))
 		return;
 	int saved = errno;
-	e = ep_fd_lock_match(fd, 0);
-	if (e) {
+	if (e->occ_bound && ep_fd_matches(e, fd))
 		ep_release_port(fd, e, false);
-		ep_fd_unlock(e);
-	}
+	ep_fd_unlock(e);
 	errno = saved;
 }
 

@@ -63,14 +63,17 @@ void ep_fd_unlock(struct ep_fdent *e)
 	atomic_store_explicit(&e->busy, 0, memory_order_release);
 }
 
+bool ep_fd_matches(const struct ep_fdent *e, int fd)
+{
+	return e->cookie && e->cookie == ep_sys_cookie(fd);
+}
+
 struct ep_fdent *ep_fd_lock_match(int fd, uint64_t cookie)
 {
 	struct ep_fdent *e = ep_fd_peek(fd);
 	if (!e || !ep_fd_trylock(e))
 		return NULL;
-	if (!cookie && e->cookie)
-		cookie = ep_sys_cookie(fd);
-	if (!e->cookie || e->cookie != cookie) {
+	if (!e->cookie || (cookie ? e->cookie != cookie : !ep_fd_matches(e, fd))) {
 		ep_fd_unlock(e);
 		return NULL;
 	}

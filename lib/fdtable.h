@@ -57,6 +57,9 @@ void ep_fd_unlock(struct ep_fdent *e);
  * whose SO_COOKIE is COOKIE, or (COOKIE 0) the one the kernel names.  NULL
  * when there is none, it describes another socket, or it is busy. */
 struct ep_fdent *ep_fd_lock_match(int fd, uint64_t cookie);
+/* Does E (locked) describe the socket FD names now?  One SO_COOKIE read:
+ * call it only once the entry's fields say there is something to do. */
+bool ep_fd_matches(const struct ep_fdent *e, int fd);
 
 /* Start describing a new socket (called with the entry locked). */
 void ep_fd_reset(struct ep_fdent *e, uint64_t cookie, int domain, int type,

@@ -127,17 +127,16 @@ int ep_w_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 	if (rc != 0 || !(reuse || range) || !val || !len)
 		return rc;
 	struct ep_fdent *e = ep_fd_peek(fd);
-	if (!e || !(reuse ? e->reuse_forced : e->range_forced)) /* racy hint */
+	if (!e || !ep_fd_trylock(e))
 		return rc;
 	int saved = errno;
-	e = ep_fd_lock_match(fd, 0);
-	if (e) {
-		if (reuse && e->reuse_forced && *len >= sizeof(int))
+	if ((reuse ? e->reuse_forced : e->range_forced) && ep_fd_matches(e, fd)) {
+		if (reuse && *len >= sizeof(int))
 			*(int *)val = e->reuse_user;
-		if (range && e->range_forced && *len >= sizeof(uint32_t))
+		if (range && *len >= sizeof(uint32_t))
 			memcpy(val, &e->range_user, sizeof(uint32_t));
-		ep_fd_unlock(e);
 	}
+	ep_fd_unlock(e);
 	errno = saved;
 	return rc;
 }
@@ -186,19 +185,18 @@ EXPORT(fcntl64, ep_w_fcntl64);
 static void release_on_close(int fd)
 {
 	struct ep_fdent *e = ep_fd_peek(fd);
-	/* Racy hints, checked under the lock: nothing at all is asked of the
-	 * kernel unless the knowledge holds this very port. */
-	if (!e || !e->occ_port || !ep_occ_known(e->occ_tag, e->occ_port))
+	if (!e || !ep_fd_trylock(e))
 		return;
-	e = ep_fd_lock_match(fd, 0);
-	if (!e)
-		return;
+	/* Nothing at all is asked of the kernel unless the knowledge holds
+	 * this very port. */
 	unsigned port = e->occ_port;
 	uint64_t tag = e->occ_tag;
+	if (!port || !ep_occ_known(tag, port) || !ep_fd_matches(e, fd)) {
+		ep_fd_unlock(e);
+		return;
+	}
 	e->occ_port = 0;
 	ep_fd_unlock(e);
-	if (!port || !ep_occ_known(tag, port))
-		return;
 	int saved = errno;
 	struct linger lg = {0, 0};
 	socklen_t llen = sizeof(lg);
