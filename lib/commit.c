@@ -409,9 +409,15 @@ int ep_commit_kernel(struct ep_call *c)
 			c->narrowed = true;
 			note_forced(c);
 		}
-		if (c->narrowed && ep_sys_set_port_range(c->fd, r) < 0 && r != c->range_user) {
-			errno = EADDRNOTAVAIL;
-			return -1;
+		if (c->narrowed) {
+			if (ep_sys_set_port_range(c->fd, r) < 0) {
+				if (r != c->range_user) {
+					errno = EADDRNOTAVAIL;
+					return -1;
+				}
+			} else if (r == c->range_user) {
+				c->narrowed = false; /* the program's own, again */
+			}
 		}
 	} else {
 		set_reuseport(c, c->reuseport_user);
