@@ -14,9 +14,9 @@
  *
  * "nodiag" first installs a seccomp filter that makes socket(AF_NETLINK)
  * fail (ept_deny_netlink() in tests/ephtest.h), so the library cannot read
- * the kernel's socket table and has to
- * learn that the held 4-tuple is taken from the kernel refusing it (a real
- * collision, and the socket replaced under fd 100). */
+ * the kernel's socket table and has to learn that the held 4-tuple is
+ * taken from the kernel refusing it (a real collision, and the socket
+ * replaced under fd 100). */
 #if !defined(_FILE_OFFSET_BITS) || _FILE_OFFSET_BITS != 64
 #error "build with -D_FILE_OFFSET_BITS=64: this program exists to call fcntl64"
 #endif
