@@ -88,7 +88,8 @@ DEMO_BINS := $(DEMO_SRCS:demo/%.c=$(B)/demo/%)
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
-.PHONY: all check test-programs demo lint bench install uninstall clean fuzz stress
+.PHONY: all check check-build test-programs demo demo-build lint bench install uninstall \
+	clean fuzz stress
 all: $(LIB_SO) $(TOOL) $(DEMO_BINS)
 
 $(B)/lib/%.o: lib/%.c $(SIG) | $(B)/lib
@@ -132,17 +133,22 @@ $(B)/lib $(B)/pure $(B)/tools $(B)/tests $(B)/tests/helpers $(B)/demo $(B)/bench
 
 test-programs: $(TEST_BINS) $(HELPER_BINS)
 
-# Packages first (tools/ensure-deps.sh), then the build, then the tests
-# (tests/run.sh: every case counted; the last line is the total).
+# Packages first (tools/ensure-deps.sh), then the build (a second make, so
+# that nothing is built before the packages are there, even with -j), then
+# the tests (tests/run.sh: every case counted; the last line is the total).
 check:
 	@tools/ensure-deps.sh build check
-	@$(MAKE) --no-print-directory all test-programs
+	@$(MAKE) --no-print-directory check-build
 	@B=$(B) SAN=$(SAN) CC="$(CC)" tests/run.sh $(TEST_BINS)
+check-build: all test-programs
+	@:
 
 demo:
 	@tools/ensure-deps.sh build
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory demo-build
 	@demo/run.sh $(B)
+demo-build: all
+	@:
 
 # cppcheck on the library and the command; tools/cppcheck.supp says why each
 # suppression is there.
