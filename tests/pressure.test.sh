@@ -174,6 +174,15 @@ ms() { line "$1" c "$2" | awk '{print $5}'; }
 at() { line "$1" c "$2" | awk '{print $6}'; }
 # closed OUTPUT NAME: T of "x NAME closed T"
 closed() { line "$1" x "$2" | awk '{print $4}'; }
+# kref OUTPUT NAME...: the kernel's own client (the reference) gave a result
+# for each NAME; without one, the comparisons with it would prove nothing.
+kref() {
+	local o=$1 n
+	shift
+	for n; do
+		[ -n "$(res "$o" "$n")" ] || bad "the kernel's client gave no result for $n: $(tr '\n' ';' <<<"$o")"
+	done
+}
 # logrecs FILE: the records, one line each (see pressure_log.py)
 logrecs() { "$PY" "$helpers/pressure_log.py" "$1"; }
 # rec RECORDS I FIELD (1-based record, field of pressure_log.py's line)
@@ -250,7 +259,7 @@ case_full() {
 	local e k
 	e=$(eclient EPHPORT_LOG="$tmp/fb.jsonl" -- c y 127.0.0.1 5000 c w 127.0.0.2 5000 2>"$tmp/fb.err")
 	k=$(kclient c y 127.0.0.1 5000 c w 127.0.0.2 5000)
-	[ -n "$(res "$k" y)" ] || bad "the kernel client failed: $k"
+	kref "$k" y w
 	[ "$(res "$e" y)" = "$(res "$k" y)" ] ||
 		bad "range full, same destination, no EPHPORT_RANGE: ephport '$(line "$e" c y)', the kernel '$(line "$k" c y)'"
 	[ "$(res "$k" y)" = EADDRNOTAVAIL ] || say "note: the kernel's own connect gave $(res "$k" y), not EADDRNOTAVAIL"
@@ -329,6 +338,7 @@ case_other() {
 	local e k
 	e=$(eclient EPHPORT_LOG="$tmp/fb.jsonl" -- c y 127.0.0.1 5000 2>"$tmp/fb.err")
 	k=$(kclient c y 127.0.0.1 5000)
+	kref "$k" y
 	[ "$(res "$e" y)" = "$(res "$k" y)" ] ||
 		bad "no EPHPORT_RANGE: ephport '$(line "$e" c y)', the kernel '$(line "$k" c y)'"
 	in_list "$(port "$e" y)" "$lports" && bad "no EPHPORT_RANGE: ephport returned listener port $(port "$e" y)"
@@ -579,6 +589,7 @@ case_nodiag() {
 	local e k
 	e=$(nodiag_run EPHPORT_LOG="$tmp/fb.jsonl" -- c y 127.0.0.1 5000 2>"$tmp/fb.err")
 	k=$(kclient c y 127.0.0.1 5000)
+	kref "$k" y
 	[ "$(res "$e" y)" = "$(res "$k" y)" ] ||
 		bad "no sock_diag, no EPHPORT_RANGE, range full: ephport '$(line "$e" c y)', the kernel '$(line "$k" c y)'"
 	r=$(logrecs "$tmp/fb.jsonl") || bad "log: $r"
@@ -672,6 +683,7 @@ case_twstale() {
 	[ "$(line "$a" W $P)" = "W $P 5000 yes" ] || skip "the TIME_WAIT of process A could not be set up here: $a"
 	k=$(kclient c a 127.0.0.1 5001 x a W $PK 5001)
 	k=$(kclient c b 127.0.0.1 5001)
+	kref "$k" b
 	[ "$(res "$k" b)" = EADDRNOTAVAIL ] || say "note: the kernel's own connect reused a TIME_WAIT with tcp_tw_reuse=0: $k"
 	[ "$(res "$o" c4)" = "$(res "$k" b)" ] ||
 		bad "B's connect about ${dt} ms after it last read its view, with A's TIME_WAIT on $P -> 5000 and tcp_tw_reuse=0: '$(line "$o" c c4)', the kernel's own connect: $(res "$k" b)"
@@ -698,6 +710,7 @@ case_twreuseport() {
 	k=$(kclient O reuseport c a 127.0.0.1 5001 x a W $PK 5001 c b 127.0.0.1 5001)
 	[ "$(res "$k" a) $(port "$k" a)" = "ok $PK" ] || { say "FAIL: kernel setup: $k"; exit 1; }
 	k="$k"$'\n'$(kclient O reuseport c c 127.0.0.1 5001)
+	kref "$k" b c
 	[ "$(res "$k" b)" = EADDRNOTAVAIL ] && [ "$(res "$k" c)" = EADDRNOTAVAIL ] ||
 		say "note: the kernel's own connect with SO_REUSEPORT and tcp_tw_reuse=0: $(tr '\n' ';' <<<"$k")"
 	e=$(eclient EPHPORT_RANGE=$P-$P -- O reuseport c a 127.0.0.1 5000 x a W $P 5000 c b 127.0.0.1 5000 2>"$tmp/e.err")
