@@ -208,9 +208,9 @@ static inline void ept_env_init(struct ept_env *e, bool preload)
 		 * preloaded library interposes; a second report raised from
 		 * there deadlocks TSan on its own thread-registry lock.  Reports
 		 * stay unsymbolized ("libephport.so+0xOFFSET"; addr2line -e). */
-		char tsan[64] = "";
-		if (!getenv("TSAN_OPTIONS") &&
-		    ept_elf_needed(ept_libpath(), "libtsan.so", tsan, sizeof(tsan)) > 0) {
+		char rt[256] = "";
+		ept_san_runtimes(rt, sizeof(rt));
+		if (!getenv("TSAN_OPTIONS") && strstr(rt, "tsan")) {
 			s = e->store[e->nstore++];
 			snprintf(s, PATH_MAX + 64, "TSAN_OPTIONS=symbolize=0");
 			e->v[e->n++] = s;
