@@ -361,11 +361,12 @@ case_other() {
 # "At once" must come well within the second after which a TIME_WAIT may
 # be reused, however slow the machine (or the interpreter under a
 # sanitizer) is to start a program: every client is started beforehand and
-# held (pressure_client.py "h FILE") until its file appears.  The clients
-# print CLOCK_MONOTONIC at each close and connect: the largest time from a
-# close to the immediate connect that meets its TIME_WAIT bounds the
-# TIME_WAITs' age then; when it is not under 800 ms the case is skipped,
-# saying so.
+# held (pressure_client.py "h FILE") until its file appears; the closes the
+# immediate connects meet come last in their client, which then creates the
+# file those connects wait for.  The clients print CLOCK_MONOTONIC at each
+# close and connect: the largest time from a close to the immediate connect
+# that meets its TIME_WAIT bounds the TIME_WAITs' age then; when it is not
+# under 800 ms the case is skipped, saying so.
 # held NAME GO eclient|kclient [ENV... --] ARGS...: start a client held
 # until the file GO exists; its output goes to $tmp/NAME.out (stderr:
 # $tmp/NAME.err), its pid to $held_pid.
@@ -393,17 +394,18 @@ case_tw() {
 	# Active closes from the client side; the server closes when it reads
 	# EOF.  Then, at once, a new process each.
 	local w=() n
-	held me "$tmp/go.close" eclient EPHPORT_RANGE=$PE-$PE -- c a 127.0.0.1 5101 x a \
-		c b 127.0.0.1 5102 x b W $PE 5101 W $PE 5102
+	held me "$tmp/go.close" eclient EPHPORT_RANGE=$PE-$PE -- c b 127.0.0.1 5102 x b \
+		c a 127.0.0.1 5101 x a W $PE 5101 t "$tmp/me.done" W $PE 5102
 	w+=($held_pid)
-	held mk "$tmp/go.close" kclient c a 127.0.0.1 5103 x a c b 127.0.0.1 5104 x b \
-		c c 127.0.0.1 5105 x c c d 127.0.0.1 5106 x d W $PK 5103 W $PK 5104 W $PK 5105 W $PK 5106
+	held mk "$tmp/go.close" kclient c b 127.0.0.1 5104 x b c d 127.0.0.1 5106 x d \
+		c a 127.0.0.1 5103 x a c c 127.0.0.1 5105 x c W $PK 5103 W $PK 5105 t "$tmp/mk.done" \
+		W $PK 5104 W $PK 5106
 	w+=($held_pid)
-	held ei "$tmp/go.once" eclient EPHPORT_RANGE=$PE-$PE EPHPORT_LOG="$tmp/imm.jsonl" -- c i 127.0.0.1 5101
+	held ei "$tmp/me.done" eclient EPHPORT_RANGE=$PE-$PE EPHPORT_LOG="$tmp/imm.jsonl" -- c i 127.0.0.1 5101
 	local wi=($held_pid)
-	held ki "$tmp/go.once" kclient c i 127.0.0.1 5103
+	held ki "$tmp/mk.done" kclient c i 127.0.0.1 5103
 	wi+=($held_pid)
-	held fo "$tmp/go.once" eclient EPHPORT_LOG="$tmp/fimm.jsonl" -- c i 127.0.0.1 5105
+	held fo "$tmp/mk.done" eclient EPHPORT_LOG="$tmp/fimm.jsonl" -- c i 127.0.0.1 5105
 	wi+=($held_pid)
 	for n in me mk ei ki fo; do
 		wait_file "$tmp/$n.ready" 1500 || { say "FAIL: the client $n did not start"; exit 1; }
@@ -412,7 +414,6 @@ case_tw() {
 	touch "$tmp/go.close"
 	wait "${w[@]}"
 	t1=$(now_ms)
-	touch "$tmp/go.once"
 	wait "${wi[@]}"
 	local me mk ei ki fi_
 	me=$(cat "$tmp/me.out") mk=$(cat "$tmp/mk.out")
