@@ -278,10 +278,9 @@ static int dup_to(int oldfd, int newfd, int flags, bool three)
 		ep_log_vacate((unsigned)newfd, (unsigned)newfd);
 	const struct ep_real *R = ep_real();
 	int rc = three ? R->dup3(oldfd, newfd, flags) : R->dup2(oldfd, newfd);
-	if (rc >= 0 && oldfd != newfd)
-		ep_epoll_forget(newfd);
 	if (rc >= 0 && oldfd != newfd) {
 		int saved = errno;
+		ep_epoll_forget(newfd);
 		ep_fd_copy(oldfd, newfd);
 		errno = saved;
 	}

@@ -4,14 +4,11 @@
 # check (good and bad environments), run (refused options, exit status,
 # signals, LD_PRELOAD, warnings) and make install / uninstall.
 # Records written by the real library are tested in cli_preload.test.sh.
-# Exit 0 pass, 77 skip (with the reason), anything else fail.
-. "$(dirname "$0")/helpers/paths.sh"
+# One case per part (tests/run.sh has the protocol).
+. "$(dirname "$0")/helpers/lib.sh"
 eph=$bdir/ephport
-fails=0
 checks=0
 
-say() { printf 'cli.test: %s\n' "$*"; }
-bad() { say "FAIL: $*"; fails=$((fails + 1)); }
 # ok NAME COMMAND...: the command must succeed.
 ok() { local n=$1; shift; checks=$((checks + 1)); "$@" || bad "$n"; }
 # eq NAME GOT WANT
@@ -25,15 +22,11 @@ has() { # has NAME HAYSTACK NEEDLE
 }
 
 [ -x "$eph" ] || { say "FAIL: $eph not built"; exit 1; }
-PY=$(command -v python3 || true)
 
-tmp=$(mktemp -d /tmp/ephport-cli-test.XXXXXX) || exit 1
+make_tmp
 bg=
-cleanup() {
-	[ -n "$bg" ] && kill "$bg" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+# shellcheck disable=SC2016 # expanded on exit
+cleanup_first='[ -n "$bg" ] && kill "$bg" 2>/dev/null'
 
 # ---- fixtures ----------------------------------------------------------------
 # Six records whose summary is known by hand: total_ns 10..60 µs, select_ns
@@ -73,6 +66,7 @@ json_get() { # json_get FILE EXPR: print EXPR evaluated on the parsed JSON as d
 }
 
 # ---- basics -----------------------------------------------------------------------
+case_begin basics
 out=$("$eph" --version); eq "--version" "$?" 0
 eq "--version is the Makefile's VERSION" "$out" "ephport $(sed -n 's/^VERSION *:= *//p' Makefile)"
 ok "--help" "$eph" --help >/dev/null
@@ -83,6 +77,7 @@ ok "check --help" "$eph" check --help >/dev/null
 "$eph" frobnicate >/dev/null 2>&1; eq "unknown command" "$?" 2
 
 # ---- report: normal records ----------------------------------------------------------
+case_begin report
 out=$("$eph" report "$good" 2>"$tmp/err"); rc=$?
 eq "report rc" "$rc" 0
 eq "report: clean input, quiet stderr" "$(cat "$tmp/err")" ""
@@ -121,6 +116,7 @@ out=$("$eph" report -n 1 "$good")
 has "report -n 1" "$out" "destinations: 3, top 1 by calls"
 
 # ---- report: malformed lines, empty input, stdin, missing files -----------------------
+case_begin report-input
 out=$("$eph" report "$messy" 2>"$tmp/err"); rc=$?
 eq "messy rc" "$rc" 0
 has "messy records" "$out" "records:    6 (12 lines read, 6 malformed, 0 filtered out)"
@@ -152,6 +148,7 @@ has "default file" "$(cat "$tmp/out")" "records:    6"
 ok "fast and slow paths agree" cmp -s "$tmp/fast" "$tmp/slow"
 
 # ---- report: --json and filters --------------------------------------------------------
+case_begin report-json
 if [ -n "$PY" ]; then
 	"$eph" report --json "$messy" >"$tmp/j" 2>/dev/null
 	ok "--json parses" "$PY" -c 'import json,sys; json.load(sys.stdin)' <"$tmp/j"
@@ -199,9 +196,11 @@ if [ -n "$PY" ]; then
 	eq "--min-us" "$(count --min-us 40)" 3
 	eq "filters combined" "$(count --comm nginx --errors --dport 80)" 1
 	eq "filtered_out" "$(json_get "$tmp/j" 'd["filtered_out"]')" 5
+	case_end
 else
-	say "python3 not found: --json and filter checks skipped"
+	case_skip "python3 is needed to read the --json output"
 fi
+case_begin report-filters
 out=$("$eph" report --pid 4242 "$good"); eq "no match rc" "$?" 0
 has "no match message" "$out" "no records match the filters (6 records read)"
 "$eph" report --dport 70000 "$good" >/dev/null 2>&1; eq "bad --dport" "$?" 2
@@ -210,6 +209,7 @@ has "no match message" "$out" "no records match the filters (6 records read)"
 "$eph" report --sort size "$good" >/dev/null 2>&1; eq "bad --sort" "$?" 2
 
 # ---- check ------------------------------------------------------------------------------
+case_begin check
 # env(1) rather than a function, so that "${cenv[@]}" CMD & gives CMD's pid.
 cenv=(env -u EPHPORT_RANGE -u EPHPORT_RESERVED -u EPHPORT_STRATEGY -u EPHPORT_SEED
 	-u EPHPORT_SOURCE -u EPHPORT_LOG)
@@ -241,14 +241,14 @@ out=$(clean_env EPHPORT_LOG= "$eph" check 2>&1 >/dev/null); eq "check empty log 
 has "check empty log message" "$out" 'ephport: EPHPORT_LOG="": the value is empty'
 
 # ---- run ----------------------------------------------------------------------------------
-if [ -r "$bdir/libephport.so" ]; then
-	lib=$bdir/libephport.so
-	# A library built with a sanitizer (make SAN=...) pulls in its runtime,
-	# which then is not first in the programs it is preloaded into.
-	if ldd "$lib" 2>/dev/null | grep -q libasan; then
-		export ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0
-	fi
-	cd "$tmp" || exit 1
+case_begin run
+# A library built with a sanitizer (make SAN=...) pulls in its runtime,
+# which then is not first in the programs it is preloaded into.
+if [ -n "$san" ]; then
+	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:verify_asan_link_order=0}
+fi
+cd "$tmp" || exit 1
+{
 	marker=$tmp/started
 	out=$(clean_env "$eph" run -r 70000-1 -- sh -c "touch $marker" 2>&1); rc=$?
 	eq "run bad -r rc" "$rc" 2
@@ -299,33 +299,36 @@ if [ -r "$bdir/libephport.so" ]; then
 	wait "$bg"; eq "run forwards SIGHUP to a handler" "$?" 9
 	bg=
 
-	# Programs the loader will not preload: warned about, still run.
-	CC=${CC:-cc}
-	printf 'int main(void) { return 3; }\n' >"$tmp/static.c"
-	if "$CC" -static -o "$tmp/static" "$tmp/static.c" 2>/dev/null; then
-		out=$(clean_env "$eph" run -- "$tmp/static" 2>&1); rc=$?
-		eq "static binary still runs" "$rc" 3
-		has "static binary warning" "$out" "warning: $tmp/static is a static executable (no PT_INTERP)"
-	else
-		say "skipping the static-binary check: $CC -static fails (no libc.a?)"
-	fi
 	out=$(clean_env "$eph" run -- sh -c true 2>&1); eq "no warning for a dynamic program" "$out" ""
-	if [ "$(id -u)" = 0 ]; then
-		cp /bin/true "$tmp/suid" && chown 65534 "$tmp/suid" && chmod 4755 "$tmp/suid"
-		out=$(clean_env "$eph" run -- "$tmp/suid" 2>&1)
-		has "setuid warning" "$out" "is setuid, setgid or has file capabilities"
-	else
-		say "skipping the setuid check: not root"
-	fi
-	cd "$top" || exit 1
+}
+
+# Programs the loader will not preload: warned about, still run.
+case_begin run-static
+printf 'int main(void) { return 3; }\n' >"$tmp/static.c"
+if "$CC" -static -o "$tmp/static" "$tmp/static.c" 2>/dev/null; then
+	out=$(clean_env "$eph" run -- "$tmp/static" 2>&1); rc=$?
+	eq "static binary still runs" "$rc" 3
+	has "static binary warning" "$out" "warning: $tmp/static is a static executable (no PT_INTERP)"
 else
-	bad "$bdir/libephport.so not built: run checks not done"
+	case_skip "$CC -static cannot link a program here (no libc.a?)"
 fi
+case_begin run-setuid
+if [ "$(id -u)" = 0 ]; then
+	cp /bin/true "$tmp/suid" && chown 65534 "$tmp/suid" && chmod 4755 "$tmp/suid"
+	out=$(clean_env "$eph" run -- "$tmp/suid" 2>&1)
+	has "setuid warning" "$out" "is setuid, setgid or has file capabilities"
+else
+	case_skip "making a setuid program needs root"
+fi
+cd "$top" || exit 1
 
 # ---- make install / uninstall -------------------------------------------------------------
+case_begin install
 if [ -n "${SAN:-}" ]; then
-	say "skipping the install check under SAN=$SAN (installed programs would need the sanitizer runtime)"
-elif command -v make >/dev/null; then
+	case_skip "SAN=$SAN: the installed programs would need the sanitizer runtime"
+elif ! command -v make >/dev/null; then
+	case_skip "make is not installed"
+else
 	dest=$tmp/dest
 	if make -s -C "$top" install PREFIX=/usr DESTDIR="$dest" B="$B" >"$tmp/install.log" 2>&1; then
 		out=$("$dest/usr/bin/ephport" --version); eq "installed --version rc" "$?" 0
@@ -347,9 +350,8 @@ elif command -v make >/dev/null; then
 	else
 		bad "make install failed:"; sed 's/^/    | /' "$tmp/install.log"
 	fi
-else
-	say "skipping the install check: make not found"
 fi
 
+case_end
 say "$checks checks, $fails failed"
-[ "$fails" -eq 0 ]
+finish

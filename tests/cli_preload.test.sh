@@ -3,43 +3,29 @@
 # a Python client (blocking, nonblocking, refused, UDP and pre-bound
 # sockets) and curl, run under `ephport run` against a loopback server.
 # The report's numbers are checked against the raw log, counted separately.
-# Exit 0 pass, 77 skip (with the reason), anything else fail.
-. "$(dirname "$0")/helpers/paths.sh"
+# Cases: run-report, strategies, filters, curl, disabled (tests/run.sh has
+# the protocol).
+. "$(dirname "$0")/helpers/lib.sh"
 eph=$bdir/ephport
-fails=0
 checks=0
-
-say() { printf 'cli_preload.test: %s\n' "$*"; }
-bad() { say "FAIL: $*"; fails=$((fails + 1)); }
 eq() {
 	checks=$((checks + 1))
 	[ "$2" = "$3" ] || bad "$1: got [$2], want [$3]"
 }
-skip() { say "SKIP: $*"; exit 77; }
 
 [ -x "$eph" ] || { say "FAIL: $eph not built"; exit 1; }
-[ -r "$lib" ] || skip "$lib is not built yet"
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=$(command -v python3 || true)
 [ -n "$PY" ] || skip "python3 is needed for the server and the client"
 
 # A library built with a sanitizer (make SAN=...) needs its runtime loaded
-# first in every program it is preloaded into.
-asan=$(ldd "$lib" 2>/dev/null | awk '/libasan/ {print $3}')
-if [ -n "$asan" ]; then
-	export LD_PRELOAD=$asan
-	export ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0
+# first in every program it is preloaded into (ephport run prepends the
+# library to LD_PRELOAD).
+if [ -n "$san" ]; then
+	export LD_PRELOAD=$san
+	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:verify_asan_link_order=0}
 fi
-cenv=(env -u EPHPORT_RANGE -u EPHPORT_RESERVED -u EPHPORT_STRATEGY -u EPHPORT_SEED
-	-u EPHPORT_SOURCE -u EPHPORT_LOG)
+cenv=("${noeph[@]}")
 
-tmp=$(mktemp -d /tmp/ephport-cli-preload.XXXXXX) || exit 1
-srv=
-cleanup() {
-	[ -n "$srv" ] && kill "$srv" 2>/dev/null && wait "$srv" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+make_tmp
 
 # ---- a loopback server: accepts, answers an HTTP-ish line, closes -------------------
 cat >"$tmp/server.py" <<'EOF'
@@ -64,7 +50,7 @@ while True:
     threading.Thread(target=serve, args=(c,), daemon=True).start()
 EOF
 env -u LD_PRELOAD "$PY" "$tmp/server.py" "$tmp/port" &
-srv=$!
+pids+=($!)
 for _ in $(seq 50); do [ -s "$tmp/port" ] && break; sleep 0.1; done
 [ -s "$tmp/port" ] || { say "FAIL: the test server did not start"; exit 1; }
 port=$(cat "$tmp/port")
@@ -91,6 +77,7 @@ b = socket.socket(); b.bind(("127.0.0.1", 0))          # passthrough, bound
 b.connect(("127.0.0.1", port)); b.close()
 EOF
 log=$tmp/log.jsonl
+case_begin run-report
 "${cenv[@]}" "$eph" run -r 50000-50999 -o "$log" -- "$PY" "$tmp/client.py" "$port" "$closed"
 eq "client exit status" "$?" 0
 
@@ -146,6 +133,7 @@ cmp -s "$tmp/out" "$tmp/slow" || bad "fast and slow paths differ on the library'
 checks=$((checks + 1))
 
 # ---- -o -, other strategies, filters on real records --------------------------------------
+case_begin strategies
 out=$("${cenv[@]}" "$eph" run -o - -s sequential -r 51000-51009 -- "$PY" -c "
 import socket
 for _ in range(3):
@@ -153,24 +141,26 @@ for _ in range(3):
 	"$PY" -c 'import json,sys; d=json.load(sys.stdin); print(d["records"], d["strategies"], d["ports"]["lowest"] >= 51000, d["ports"]["highest"] <= 51009)')
 eq "-o - records on stderr, sequential" "$out" "3 {'sequential': 3} True True"
 
+case_begin filters
 eq "--comm on real records" "$("$eph" report --json --comm python3 --errors "$log" |
 	"$PY" -c 'import json,sys; print(json.load(sys.stdin)["records"])')" 2
 
-if [ -n "$asan" ]; then
-	# curl hangs with libasan preloaded, ephport or not.
-	say "sanitizer build: the curl check is skipped"
-elif command -v curl >/dev/null; then
+case_begin curl
+if [ -n "$san" ]; then
+	case_skip "curl hangs with the sanitizer runtime ($san) preloaded, ephport or not"
+elif ! command -v curl >/dev/null; then
+	case_skip "curl is not installed"
+else
 	"${cenv[@]}" "$eph" run -o "$tmp/curl.jsonl" -- timeout 60 curl -s -o /dev/null "http://127.0.0.1:$port/"
 	eq "curl exit status" "$?" 0
 	out=$("$eph" report --json --comm curl --dport "$port" "$tmp/curl.jsonl" |
 		"$PY" -c 'import json,sys; d=json.load(sys.stdin); print(d["records"] >= 1, d["skipped_malformed"], sorted(d["strategies"]))')
 	eq "curl's connect logged" "$out" "True 0 ['kernel']"
-else
-	say "curl not found: the curl check is skipped"
 fi
 
 # ---- a bad variable under the library itself: calls pass through, logged ------------------
-out=$(env EPHPORT_RANGE=9-3 EPHPORT_LOG="$tmp/dis.jsonl" LD_PRELOAD="$lib${LD_PRELOAD:+:$LD_PRELOAD}" \
+case_begin disabled
+out=$(env EPHPORT_RANGE=9-3 EPHPORT_LOG="$tmp/dis.jsonl" LD_PRELOAD="$preload" \
 	"$PY" -c "import socket; socket.create_connection(('127.0.0.1', $port)).close()" 2>&1)
 case $out in *'ephport: EPHPORT_RANGE="9-3": '*) ;; *) bad "library message for a bad range: [$out]" ;; esac
 checks=$((checks + 1))
@@ -178,5 +168,6 @@ eq "disabled: passthrough reason" "$("$eph" report --json "$tmp/dis.jsonl" |
 	"$PY" -c 'import json,sys; d=json.load(sys.stdin); print(d["records"], d["passthrough_reasons"])')" \
 	"1 {'disabled': 1}"
 
+case_end
 say "$checks checks, $fails failed"
-[ "$fails" -eq 0 ]
+finish

@@ -15,16 +15,11 @@
 # Each case runs in its own `unshare -n`, the client with and without the
 # preload; outputs must match the kernel's.
 # Usage: bash tests/connectpath.test.sh [CASE...]   (default: all cases)
-. "$(dirname "$0")/helpers/paths.sh"
-helpers=$top/tests/helpers
-say() { printf 'connectpath.test: %s\n' "$*"; }
-skip() { say "SKIP: $*"; exit 77; }
+# Each case is reported as a case (tests/run.sh has the protocol).
+. "$(dirname "$0")/helpers/lib.sh"
 ALL_CASES="ownrange fork watch reserved"
 
 if [ -z "${CP_CASE:-}" ]; then
-	[ -r "$lib" ] || { say "FAIL: $lib not built"; exit 1; }
-	PY=/usr/bin/python3
-	[ -x "$PY" ] || PY=$(command -v python3 || true)
 	[ -n "$PY" ] || skip "python3 is needed for the clients"
 	command -v unshare >/dev/null || skip "unshare (util-linux) is not installed"
 	command -v ip >/dev/null || skip "ip (iproute2) is needed to bring lo up"
@@ -32,31 +27,29 @@ if [ -z "${CP_CASE:-}" ]; then
 	"$PY" -c 'import socket; socket.socket().getsockopt(socket.IPPROTO_IP, 51, 4)' 2>/dev/null ||
 		skip "this kernel has no IP_LOCAL_PORT_RANGE (Linux 6.3+)"
 	export PY
-	npass=0 nfail=0 nskip=0
+	make_tmp
 	for c in ${*:-$ALL_CASES}; do
-		CP_CASE=$c timeout -k 5 60 unshare -n bash "$0"
-		case $? in
-		0) npass=$((npass + 1)); say "case $c: ok" ;;
-		77) nskip=$((nskip + 1)); say "case $c: SKIP" ;;
-		*) nfail=$((nfail + 1)); say "case $c: FAIL" ;;
+		case_begin "$c"
+		CP_CASE=$c CP_WHY=$tmp/why.$c timeout -k 5 60 unshare -n bash "$0"
+		rc=$?
+		case $rc in
+		0) ;;
+		77) case_skip "$(cat "$tmp/why.$c" 2>/dev/null)" ;;
+		124 | 137) bad "case $c: timed out (hung?)" ;;
+		*) bad "case $c: exit $rc" ;;
 		esac
 	done
-	say "$npass case(s) passed, $nfail failed, $nskip skipped"
-	[ $nfail -gt 0 ] && exit 1
-	[ $npass -eq 0 ] && exit 77
-	exit 0
+	finish
 fi
 
+# ---- inside a fresh namespace ----------------------------------------------------
 C=$CP_CASE
 say() { printf 'connectpath.test[%s]: %s\n' "$C" "$*"; }
-skip() { say "SKIP: $*"; exit 77; }
+skip() { say "SKIP: $*"; printf '%s\n' "$*" >"$CP_WHY"; exit 77; }
 fails=0
 bad() { say "FAIL: $*"; fails=$((fails + 1)); }
 ip link set lo up || skip "cannot bring lo up in the new namespace"
-preload=$lib
-san=$(ldd "$lib" 2>/dev/null | awk '/lib(asan|tsan|ubsan)/ {print $3; exit}')
-[ -n "$san" ] && preload="$san $lib" &&
-	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:verify_asan_link_order=0}
+[ -n "$san" ] && export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:verify_asan_link_order=0}
 tmp=$(mktemp -d /tmp/ephport-connpath.XXXXXX) || exit 1
 srv=
 trap '[ -n "$srv" ] && touch "$tmp/stop" && wait $srv 2>/dev/null; rm -rf "$tmp"' EXIT

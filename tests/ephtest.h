@@ -1,17 +1,24 @@
-/* Support shared by the tests that run programs under the preload
- * (test_conformance, test_threads, test_fork_signal, test_badenv).
+/* The one C helper layer of the tests: every cmocka program that runs
+ * programs under the preload includes it, and so do the helper programs in
+ * tests/helpers/ (tests/helpers/lib.sh is its shell counterpart).
  *
  *  - where the library is ($EPHPORT_TOP/$B/libephport.so) and what
  *    LD_PRELOAD must hold for it: a library built with a sanitizer
  *    (make SAN=...) needs the sanitizer's runtime loaded first, so its
- *    DT_NEEDED entries are read and libasan / libtsan put in front;
+ *    DT_NEEDED entries are read and the ASan or TSan runtime put in front.
+ *    This is the only statement of that rule: the test scripts get it from
+ *    tests/helpers/ept_preload.c;
  *  - an environment for a child: the caller's, without LD_PRELOAD and
  *    EPHPORT_*, plus what the test adds;
- *  - running a child with a time limit, its stdout and stderr captured,
- *    optionally in a fresh network namespace (lo up, sysctls written);
+ *  - running a child with a time limit (against hangs; nothing is asserted
+ *    about how long it took), its stdout and stderr captured, optionally in
+ *    a fresh network namespace (lo up, sysctls written);
+ *  - seccomp filters that take netlink or getrandom() away;
+ *  - ept_skip(): a cmocka test that cannot run says why (the protocol is at
+ *    the top of tests/run.sh);
  *  - small socket helpers.
  *
- * Everything is static inline: each test program includes this once. */
+ * Everything is static inline: each program includes this once. */
 #ifndef EPHTEST_H
 #define EPHTEST_H
 
@@ -19,6 +26,7 @@
 #include <dirent.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
+#include <linux/netlink.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
 #include <sys/prctl.h>
@@ -134,17 +142,27 @@ out:
 	return found;
 }
 
+/* The sanitizer runtimes that must come first in LD_PRELOAD (gcc's, and
+ * clang's with -shared-libsan), appended to OUT; how many. */
+static inline int ept_san_runtimes(char *out, size_t outlen)
+{
+	static const char *const first[] = {"libasan.so", "libtsan.so",
+	                                    "libclang_rt.asan", "libclang_rt.tsan"};
+	int n = 0;
+	for (size_t i = 0; i < sizeof(first) / sizeof(first[0]); i++)
+		n += ept_elf_needed(ept_libpath(), first[i], out, outlen);
+	return n;
+}
+
 /* The value LD_PRELOAD must have to load the library: its path, preceded
  * by the ASan or TSan runtime when it was built with one. */
 static inline const char *ept_preload(void)
 {
 	static char v[PATH_MAX * 2];
 	v[0] = '\0';
-	const char *lib = ept_libpath();
-	ept_elf_needed(lib, "libasan.so", v, sizeof(v));
-	ept_elf_needed(lib, "libtsan.so", v, sizeof(v));
+	ept_san_runtimes(v, sizeof(v));
 	size_t used = strlen(v);
-	snprintf(v + used, sizeof(v) - used, "%s%s", used ? " " : "", lib);
+	snprintf(v + used, sizeof(v) - used, "%s%s", used ? " " : "", ept_libpath());
 	return v;
 }
 
@@ -152,8 +170,7 @@ static inline const char *ept_preload(void)
 static inline bool ept_lib_sanitized(void)
 {
 	char v[256] = "";
-	return ept_elf_needed(ept_libpath(), "libasan.so", v, sizeof(v)) +
-	       ept_elf_needed(ept_libpath(), "libtsan.so", v, sizeof(v)) > 0;
+	return ept_san_runtimes(v, sizeof(v)) > 0;
 }
 
 /* ---- child environments -------------------------------------------- */
@@ -191,9 +208,9 @@ static inline void ept_env_init(struct ept_env *e, bool preload)
 		 * preloaded library interposes; a second report raised from
 		 * there deadlocks TSan on its own thread-registry lock.  Reports
 		 * stay unsymbolized ("libephport.so+0xOFFSET"; addr2line -e). */
-		char tsan[64] = "";
-		if (!getenv("TSAN_OPTIONS") &&
-		    ept_elf_needed(ept_libpath(), "libtsan.so", tsan, sizeof(tsan)) > 0) {
+		char rt[256] = "";
+		ept_san_runtimes(rt, sizeof(rt));
+		if (!getenv("TSAN_OPTIONS") && strstr(rt, "tsan")) {
 			s = e->store[e->nstore++];
 			snprintf(s, PATH_MAX + 64, "TSAN_OPTIONS=symbolize=0");
 			e->v[e->n++] = s;
@@ -225,6 +242,7 @@ static inline void ept_env_set(struct ept_env *e, const char *name,
 /* ---- running a child ------------------------------------------------ */
 
 struct ept_proc {
+	pid_t pid;          /* the child's */
 	int status;         /* waitpid status */
 	bool timed_out;
 	double secs;
@@ -266,6 +284,7 @@ static inline int ept_run(char *const argv[], char *const envp[],
 	pid_t pid = fork();
 	if (pid < 0)
 		return -1;
+	p->pid = pid;
 	if (pid == 0) {
 		setpgid(0, 0);
 		dup2(po[1], 1);
@@ -488,6 +507,43 @@ static inline int ept_seccomp_deny(int domain, int err, long nr, int err2)
 	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
 #endif
 }
+
+/* In the calling process (inherited across exec): socket(AF_NETLINK, ...)
+ * fails with EACCES, so the library cannot read the kernel's socket table
+ * (inet_diag) and must learn of a taken port from the kernel refusing it.
+ * Returns 1 when a NETLINK_SOCK_DIAG socket is now refused while an
+ * AF_INET one is not, else 0 (no filter for this architecture, prctl
+ * refused, or the filter does not act). */
+static inline int ept_deny_netlink(void)
+{
+	if (ept_seccomp_deny(AF_NETLINK, EACCES, -1, 0) < 0)
+		return 0;
+	long nl = syscall(SYS_socket, AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	int e = errno;
+	if (nl >= 0) {
+		close((int)nl);
+		return 0;
+	}
+	long in = syscall(SYS_socket, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (in < 0)
+		return 0;
+	close((int)in);
+	return e == EACCES;
+}
+
+/* ---- skipping a cmocka test ---------------------------------------------- */
+
+#ifdef cmocka_unit_test
+/* Skip the running test, saying why on a line "SKIP: REASON" that
+ * tests/run.sh reads (a skip without one counts as a failure). */
+#define ept_skip(...) \
+	do { \
+		print_message("SKIP: "); \
+		print_message(__VA_ARGS__); \
+		print_message("\n"); \
+		skip(); \
+	} while (0)
+#endif
 
 /* ---- sockets, files ---------------------------------------------------- */
 

@@ -3,16 +3,11 @@
 # registered when ephport has to put a fresh socket under its fd number:
 # here, a connect that failed (refused) and is then retried on the same
 # socket, which under ephport releases the port it bound by replacing the
-# socket.  Compared with the same program on the kernel alone.
-set -u
-top=${EPHPORT_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
-B=${B:-build}
-lib=$top/$B/libephport.so
-say() { printf 'epoll.test: %s\n' "$*"; }
-command -v python3 >/dev/null || { say "skipped: python3 is missing"; exit 77; }
-[ -f "$lib" ] || { say "FAIL: $lib is missing"; exit 1; }
-tmp=$(mktemp -d /tmp/ephport-epoll.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
+# socket.  Compared with the same program on the kernel alone.  One case:
+# replaced-socket (tests/run.sh has the protocol).
+. "$(dirname "$0")/helpers/lib.sh"
+[ -n "$PY" ] || skip "python3 is needed for the client"
+make_tmp
 
 cat >"$tmp/client.py" <<'PY'
 import errno, select, socket, sys
@@ -32,21 +27,18 @@ name = lambda e: errno.errorcode.get(e, str(e)) if e else "0"
 print(name(r1), len(ev1), name(r2), name(r3), [(f == fd, bool(m & select.EPOLLOUT)) for f, m in ev3],
       name(r4), s.fileno() == fd)
 PY
-kernel=$(python3 "$tmp/client.py" 2>&1)
-eph=$(LD_PRELOAD="$lib${LD_PRELOAD:+:$LD_PRELOAD}" EPHPORT_RANGE=47000-47999 \
-	EPHPORT_LOG="$tmp/log.jsonl" python3 "$tmp/client.py" 2>&1)
+kernel=$("$PY" "$tmp/client.py" 2>&1)
+eph=$(run_preloaded EPHPORT_RANGE=47000-47999 EPHPORT_LOG="$tmp/log.jsonl" -- "$PY" "$tmp/client.py" 2>&1)
+case_begin replaced-socket
 say "kernel : $kernel"
 say "ephport: $eph"
-if [ "$kernel" != "$eph" ]; then
-	say "FAIL: the program sees a difference"
-	exit 1
-fi
+[ "$kernel" = "$eph" ] || bad "the program sees a difference"
 case $eph in
 *"[(True, True)]"*) ;;
-*) say "FAIL: epoll did not report the second connect"; exit 1 ;;
+*) bad "epoll did not report the second connect" ;;
 esac
 # The retried connect really was ephport's choice (a fresh socket, in range).
-if ! python3 - "$tmp/log.jsonl" <<'PY'
+if ! "$PY" - "$tmp/log.jsonl" <<'PY'
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]
 chosen = [r for r in recs if r["strategy"] == "kernel" and r["result"] == "EINPROGRESS"]
@@ -54,7 +46,7 @@ ok = len(chosen) >= 2 and all(47000 <= r["sport"] <= 47999 for r in chosen)
 sys.exit(0 if ok else 1)
 PY
 then
-	say "FAIL: the log does not show two connects chosen in range: $(cat "$tmp/log.jsonl")"
-	exit 1
+	bad "the log does not show two connects chosen in range: $(cat "$tmp/log.jsonl")"
 fi
-say "epoll registration made before connect() survived the socket's replacement"
+[ "$fails" -eq 0 ] && say "epoll registration made before connect() survived the socket's replacement"
+finish

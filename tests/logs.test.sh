@@ -10,26 +10,29 @@
 #     log's number) and opens files of its own: none of its files ever holds
 #     a log record, and the log still has one record per connect().  Run
 #     with the default fd limit and with `ulimit -n 64`.
-# Exit 0 pass, 77 skip (with the reason), anything else fail.
-. "$(dirname "$0")/helpers/common.sh"
-
-build_helper logload -lpthread
-build_helper closeall
+# Cases: many-writers, closeall-default, closeall-low (tests/run.sh has the
+# protocol).
+. "$(dirname "$0")/helpers/lib.sh"
+[ -n "$PY" ] || skip "python3 is needed to check the log"
+[ -x "$hbin/logload" ] && [ -x "$hbin/closeall" ] ||
+	{ say "FAIL: $hbin/logload or closeall is not built (make test-programs)"; exit 1; }
+make_tmp
 
 # ---- 1. many writers ----------------------------------------------------
 procs=4 threads=4 per=${EPHPORT_LOGS_N:-1500}
 log=$tmp/many.jsonl
 # comm is the first 15 bytes of the executable's name.
 odd=$tmp/$'l"o\\g\001\xc3\xa9'
-ln -s "$bdir/tests/logload" "$odd"
-pids=()
+ln -s "$hbin/logload" "$odd"
+case_begin many-writers
+wpids=()
 for i in $(seq $procs); do
 	run_preloaded EPHPORT_LOG="$log" EPHPORT_RANGE=20000-29999 -- \
 		"$odd" $threads $per >"$tmp/out.$i" 2>"$tmp/err.$i" &
-	pids+=($!)
+	wpids+=($!)
 done
 for i in $(seq $procs); do
-	wait "${pids[$((i - 1))]}" || bad "writer $i failed: $(cat "$tmp/err.$i")"
+	wait "${wpids[$((i - 1))]}" || bad "writer $i failed: $(cat "$tmp/err.$i")"
 done
 cat "$tmp"/out.* >"$tmp/calls"
 "$PY" - "$log" "$tmp/calls" $threads <<'PYEOF' || bad "the shared log is not what the writers wrote"
@@ -102,23 +105,27 @@ PYEOF
 # ---- 2. a program that closes everything ----------------------------------
 check_closeall() { # LABEL ULIMIT
 	local label=$1 lim=$2 d=$tmp/files-$1 log=$tmp/close-$1.jsonl
+	case_begin "closeall-$label"
 	mkdir -p "$d"
 	if ! (ulimit -n "$lim" && run_preloaded EPHPORT_LOG="$log" EPHPORT_RANGE=20000-29999 -- \
-		"$bdir/tests/closeall" "$d") >"$tmp/close.out" 2>"$tmp/close.err"; then
+		"$hbin/closeall" "$d") >"$tmp/close.out" 2>"$tmp/close.err"; then
 		bad "closeall ($label) failed: $(cat "$tmp/close.err")"
 		return
 	fi
-	local calls records intruded
+	local calls records intruded other mine
 	calls=$(sed -n 's/^CALLS //p' "$tmp/close.out")
 	records=$(grep -c '^{"v":1,' "$log" 2>/dev/null || echo 0)
 	intruded=$(grep -l '"v":1' "$d"/* 2>/dev/null | tr '\n' ' ')
 	other=$(cat "$d"/* | grep -cv '^mine ' || true)
 	[ -n "$intruded" ] && bad "($label) log records written into the program's files: $intruded"
 	[ "$other" -eq 0 ] || bad "($label) $other foreign lines in the program's files"
+	mine=$(cat "$d"/* 2>/dev/null | grep -c '^mine ' || true)
+	[ "$mine" -gt 0 ] || bad "($label) the program wrote nothing into files of its own: nothing was checked"
+	[ "${calls:-0}" -gt 0 ] || bad "($label) the program reports no connect() calls: $(head -c 300 "$tmp/close.out")"
 	[ "$records" = "$calls" ] || bad "($label) the log has $records records for $calls connect() calls"
 	say "closeall ($label, ulimit -n $lim): $calls connects, $records records, files clean: $([ -z "$intruded" ] && echo yes || echo no)"
 }
 check_closeall default "$(ulimit -n)"
 check_closeall low 64
 
-[ "$fails" -eq 0 ]
+finish

@@ -14,26 +14,20 @@
 #      port), and with netlink denied by seccomp (the kernel must refuse the
 #      held 4-tuple: a collision, the socket replaced under fd 100);
 #   3. one valid log record for the duplicate's connect.
-# Exit 0 pass, 77 skip (with the reason), anything else fail.
-# shellcheck source=tests/helpers/preload_common.sh
-. "$(dirname "$0")/helpers/preload_common.sh"
-bin=$bdir/tests/fcntl64_client
+# Cases: imports, ld-binding, reference, collision-diag, collision-nodiag
+# (tests/run.sh has the protocol).  The helper is built by the Makefile
+# (make test-programs) with -D_FILE_OFFSET_BITS=64.
+# shellcheck source=tests/helpers/lib.sh
+. "$(dirname "$0")/helpers/lib.sh"
+bin=$hbin/fcntl64_client
 
-CC=${CC:-cc}
-command -v "$CC" >/dev/null || skip "no C compiler ($CC) to build the helper"
+[ -x "$bin" ] || { say "FAIL: $bin is not built (make test-programs)"; exit 1; }
 [ -n "$PY" ] || skip "python3 is needed for the loopback server and the log checker"
 command -v nm >/dev/null || skip "nm (binutils) is needed to inspect the helper's imports"
 make_tmp
 
-# ---- build ------------------------------------------------------------------
-mkdir -p "$bdir/tests"
-if ! "$CC" -D_FILE_OFFSET_BITS=64 -O2 -Wall -Wextra -Werror -o "$bin" \
-	tests/helpers/fcntl64_client.c; then
-	say "FAIL: cannot build $bin"
-	exit 1
-fi
-
 # ---- 1. who imports and who exports fcntl64 ---------------------------------
+case_begin imports
 imports=$(nm -D --undefined-only "$bin" | awk '{print $NF}' | sed 's/@.*//')
 grep -qx fcntl64 <<<"$imports" || bad "the helper does not import fcntl64: $(tr '\n' ' ' <<<"$imports")"
 grep -qx fcntl <<<"$imports" && bad "the helper imports plain fcntl; the test would prove nothing"
@@ -48,6 +42,7 @@ dport=$(wait_port "$tmp/port") || { say "FAIL: the echo server did not start"; e
 kv() { sed -n "s/^$2=//p" "$1" | head -n1; }
 
 # ---- 1b. the dynamic linker's word --------------------------------------------
+case_begin ld-binding
 LD_DEBUG=bindings LD_DEBUG_OUTPUT="$tmp/ld" LD_PRELOAD=$preload \
 	timeout 20 "$bin" "$dport" >"$tmp/bind.out" 2>"$tmp/bind.err"
 if ! grep -hE "binding file [^ ]*fcntl64_client \[0\] to [^ ]*libephport\.so[^ ]* \[0\]: normal symbol .fcntl64'" \
@@ -59,6 +54,7 @@ fi
 
 # ---- 2+3. behaviour through a collision, both orders ----------------------------
 # A reference run without the preload: what the program itself expects.
+case_begin reference
 timeout 20 "$bin" "$dport" >"$tmp/ref.out" 2>"$tmp/ref.err" || bad "the helper failed without the preload: $(cat "$tmp/ref.err")"
 for k in fd nonblock cloexec nodelay keepalive reuseaddr soerr; do
 	ref=$(kv "$tmp/ref.out" $k)
@@ -67,6 +63,7 @@ for k in fd nonblock cloexec nodelay keepalive reuseaddr soerr; do
 done
 
 for mode in diag nodiag; do
+case_begin "collision-$mode"
 p=$(free_range 2) || { say "FAIL: no two free ports in 20000-29999"; exit 1; }
 total_coll=0 total_rej=0
 for order in 0 1; do
@@ -74,14 +71,13 @@ for order in 0 1; do
 	log=$tmp/log$mode$order.jsonl
 	out=$tmp/run$mode$order.out
 	err=$tmp/run$mode$order.err
-	LD_PRELOAD=$preload EPHPORT_RANGE=$p-$((p + 1)) EPHPORT_LOG=$log \
+	run_preloaded EPHPORT_RANGE=$p-$((p + 1)) EPHPORT_LOG=$log -- \
 		timeout 20 "$bin" "$dport" "$held" $mode >"$out" 2>"$err"
 	rc=$?
 	[ $rc -eq 0 ] || { bad "$mode: helper exited $rc (held port $held): $(cat "$err")"; continue; }
 	if [ $mode = nodiag ] && [ "$(kv "$out" nodiag)" != 1 ]; then
-		say "seccomp cannot deny netlink here: the nodiag run is skipped"
-		total_coll=1 total_rej=1
-		break
+		case_skip "seccomp cannot deny netlink here"
+		continue 2
 	fi
 	for k in fd nonblock cloexec nodelay keepalive reuseaddr soerr; do
 		got=$(kv "$out" $k) ref=$(kv "$tmp/ref.out" $k)
@@ -108,9 +104,6 @@ done
 [ $mode = diag ] || [ "$total_coll" -ge 1 ] || bad "$mode: holding each 4-tuple of $p-$((p + 1)) in turn, no record shows a collision"
 done
 
-if [ $fails -eq 0 ]; then
-	say "fcntl64 is imported, exported, bound to libephport.so, and its F_DUPFD_CLOEXEC/F_SETFL calls are seen through a collision"
-	exit 0
-fi
-say "$fails check(s) failed"
-exit 1
+case_end
+[ $fails -eq 0 ] && say "fcntl64 is imported, exported, bound to libephport.so, and its F_DUPFD_CLOEXEC/F_SETFL calls are seen through a collision"
+finish

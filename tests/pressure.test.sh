@@ -8,7 +8,7 @@
 #            kernel choosing their ports.  Under the preload with
 #            EPHPORT_RANGE=41000-41199 two connects get exactly the two free
 #            ports with at most 4 collisions each (the sock_diag view knows
-#            the 198 others), the third fails with EADDRNOTAVAIL in < 1 s
+#            the 198 others), the third fails with EADDRNOTAVAIL
 #            after examining the whole range.  With the range full and no
 #            EPHPORT_RANGE, the call falls back to the kernel's connect
 #            ("fallback":true) and returns what the kernel alone returns,
@@ -19,7 +19,7 @@
 #            (with and without SO_REUSEADDR, on 0.0.0.0 and 127.0.0.1): four
 #            connects to 127.0.0.1 get exactly the four free ports, never a
 #            listener's, with collisions far below the 196 occupied ports;
-#            the fifth fails with EADDRNOTAVAIL in < 1 s; without
+#            the fifth fails with EADDRNOTAVAIL; without
 #            EPHPORT_RANGE the answer is the kernel's, never a listener port.
 #  tw0 tw1 tw2
 #            net.ipv4.tcp_tw_reuse = 0, 1, 2.  A 4-tuple left in TIME_WAIT by
@@ -37,10 +37,10 @@
 #            passive close (the server closed first), frees its port, and
 #            the next connect gets exactly that port at once; a close that
 #            leaves TIME_WAIT does not free it (tcp_tw_reuse=0).
-#  nodiag    NETLINK sockets denied by seccomp (tests/helpers/pressure_nodiag.c):
+#  nodiag    NETLINK sockets denied by seccomp (tests/helpers/sandbox.c):
 #            with the range half full, 100 connects all succeed on free ports
 #            (collisions expected: the plain candidate loop), the next one
-#            gets EADDRNOTAVAIL in bounded time, without EPHPORT_RANGE the
+#            gets EADDRNOTAVAIL, without EPHPORT_RANGE the
 #            kernel's answer; nothing on stderr, no crash.
 #  twkeep    tcp_tw_reuse = 0: a TIME_WAIT left by an earlier ephport
 #            connection (ephport leaves SO_REUSEADDR on on the sockets it
@@ -62,21 +62,17 @@
 # loopback-only rule of tcp_tw_reuse=2 is checked only from the loopback side.
 #
 # Usage: bash tests/pressure.test.sh [CASE...]   (default: all cases)
-# Exit 0 pass, 77 skip (with the reason), anything else fail.
-. "$(dirname "$0")/helpers/paths.sh"
-nodiag=$bdir/tests/pressure_nodiag
-helpers=$top/tests/helpers
-
-say() { printf 'pressure.test: %s\n' "$*"; }
-skip() { say "SKIP: $*"; exit 77; }
+# Each case is reported as a case (tests/run.sh has the protocol); one that
+# cannot be set up here is skipped with the reason.  Nothing here bounds how
+# long a connect() takes (the times are shown; make bench measures them);
+# the 60 s limit per case only tells a hang from a slow machine.
+. "$(dirname "$0")/helpers/lib.sh"
+nodiag=$hbin/sandbox
 
 ALL_CASES="full other tw0 tw1 tw2 freed nodiag twkeep nodiagtw twstale twreuseport"
 
 # ---- outside: prerequisites, then one namespace per case ----------------------
 if [ -z "${PRESSURE_CASE:-}" ]; then
-	[ -r "$lib" ] || { say "FAIL: $lib not built (make $B/libephport.so)"; exit 1; }
-	PY=/usr/bin/python3
-	[ -x "$PY" ] || PY=$(command -v python3 || true)
 	[ -n "$PY" ] || skip "python3 is needed for the listeners and the clients"
 	command -v unshare >/dev/null || skip "unshare (util-linux) is not installed"
 	command -v ip >/dev/null || skip "ip (iproute2) is needed to bring lo up in the namespace"
@@ -85,40 +81,31 @@ if [ -z "${PRESSURE_CASE:-}" ]; then
 	if ! err=$(unshare -n true 2>&1); then
 		skip "unshare -n is not permitted here (${err:-no message}); needs root or user namespaces"
 	fi
-	CC=${CC:-cc}
-	command -v "$CC" >/dev/null || { say "FAIL: no C compiler ($CC) for the seccomp helper"; exit 1; }
-	mkdir -p "$bdir/tests"
-	if ! "$CC" -O2 -Wall -Wextra -Werror -I"$helpers" -o "$nodiag" "$helpers/pressure_nodiag.c"; then
-		say "FAIL: cannot build $nodiag"
-		exit 1
-	fi
+	[ -x "$nodiag" ] || { say "FAIL: $nodiag is not built (make test-programs)"; exit 1; }
 	export PY
-	cases=${*:-$ALL_CASES}
-	npass=0 nfail=0 nskip=0 failed=
-	for c in $cases; do
+	make_tmp
+	for c in ${*:-$ALL_CASES}; do
+		case_begin "$c"
 		t0=$(date +%s%N)
-		PRESSURE_CASE=$c timeout -k 5 60 unshare -n bash "$0"
+		PRESSURE_CASE=$c PRESSURE_WHY=$tmp/why.$c timeout -k 5 60 unshare -n bash "$0"
 		rc=$?
 		ms=$((($(date +%s%N) - t0) / 1000000))
+		say "case $c ran for ${ms} ms"
 		case $rc in
-		0) npass=$((npass + 1)); say "case $c: ok (${ms} ms)" ;;
-		77) nskip=$((nskip + 1)); say "case $c: skipped (${ms} ms)" ;;
-		124 | 137) nfail=$((nfail + 1)); failed="$failed $c"; say "case $c: FAIL: timed out after ${ms} ms" ;;
-		*) nfail=$((nfail + 1)); failed="$failed $c"; say "case $c: FAIL (exit $rc, ${ms} ms)" ;;
+		0) ;;
+		77) case_skip "$(cat "$tmp/why.$c" 2>/dev/null)" ;;
+		124 | 137) bad "case $c: timed out after ${ms} ms (hung?)" ;;
+		*) bad "case $c: exit $rc" ;;
 		esac
 	done
-	say "$npass case(s) passed, $nfail failed, $nskip skipped${failed:+; failed:$failed}"
-	[ $nfail -gt 0 ] && exit 1
-	[ $npass -eq 0 ] && [ $nskip -gt 0 ] && exit 77
-	exit 0
+	finish
 fi
 
 # ---- inside a fresh namespace ----------------------------------------------------
 C=$PRESSURE_CASE
 say() { printf 'pressure.test[%s]: %s\n' "$C" "$*"; }
-skip() { say "SKIP: $*"; exit 77; }
-fails=0
-bad() { say "FAIL: $*"; fails=$((fails + 1)); }
+# The reason goes to the outer script, which reports the case skipped.
+skip() { say "SKIP: $*"; printf '%s\n' "$*" >"$PRESSURE_WHY"; exit 77; }
 
 ip link set lo up || skip "cannot bring lo up in the new namespace"
 setsys() {
@@ -128,11 +115,8 @@ setsys() {
 	[ "$got" = "$2" ] || skip "$1 reads '$got' after writing '$2'"
 }
 
-# Under SAN builds the sanitizer runtime must come first in LD_PRELOAD.
-preload=$lib
-san=$(ldd "$lib" 2>/dev/null | awk '/lib(asan|tsan|ubsan)/ {print $3; exit}')
-[ -n "$san" ] && preload="$san $lib" &&
-	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:verify_asan_link_order=0}
+# Under SAN builds the sanitizer runtime comes first in $preload (lib.sh).
+[ -n "$san" ] && export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:verify_asan_link_order=0}
 
 tmp=$(mktemp -d /tmp/ephport-pressure.XXXXXX) || exit 1
 pids=()
@@ -182,17 +166,29 @@ eclient() {
 }
 # line OUTPUT KIND NAME: the client's output line for that command
 line() { awk -v k="$2" -v n="$3" '$1 == k && $2 == n' <<<"$1" | head -n 1; }
-# res OUTPUT NAME / port OUTPUT NAME / ms OUTPUT NAME: fields of "c NAME ..."
+# res OUTPUT NAME / port OUTPUT NAME / ms OUTPUT NAME / at OUTPUT NAME:
+# fields of "c NAME RESULT SPORT MS T"
 res() { line "$1" c "$2" | awk '{print $3}'; }
 port() { line "$1" c "$2" | awk '{print $4}'; }
 ms() { line "$1" c "$2" | awk '{print $5}'; }
+at() { line "$1" c "$2" | awk '{print $6}'; }
+# closed OUTPUT NAME: T of "x NAME closed T"
+closed() { line "$1" x "$2" | awk '{print $4}'; }
+# kref OUTPUT NAME...: the kernel's own client (the reference) gave a result
+# for each NAME; without one, the comparisons with it would prove nothing.
+kref() {
+	local o=$1 n
+	shift
+	for n; do
+		[ -n "$(res "$o" "$n")" ] || bad "the kernel's client gave no result for $n: $(tr '\n' ';' <<<"$o")"
+	done
+}
 # logrecs FILE: the records, one line each (see pressure_log.py)
 logrecs() { "$PY" "$helpers/pressure_log.py" "$1"; }
 # rec RECORDS I FIELD (1-based record, field of pressure_log.py's line)
 rec() { sed -n "${2}p" <<<"$1" | awk -v f="$3" '{print $f}'; }
 # in_list PORT LIST(comma)
 in_list() { [[ ,$2, == *,$1,* ]]; }
-lt() { awk -v a="$1" -v b="$2" 'BEGIN {exit !(a + 0 < b + 0)}'; }
 # tw_present LPORT RPORT: ss sees LPORT -> RPORT in TIME_WAIT
 tw_present() {
 	ss -Htan state time-wait | awk -v l="$1" -v r="$2" '
@@ -309,7 +305,7 @@ case_full() {
 	local e k r
 	e=$(eclient EPHPORT_LOG="$tmp/fb.jsonl" -- c y 127.0.0.1 5000 c w 127.0.0.2 5000 2>"$tmp/fb.err")
 	k=$(kclient c y 127.0.0.1 5000 c w 127.0.0.2 5000)
-	[ -n "$(res "$k" y)" ] || bad "the kernel client failed: $k"
+	kref "$k" y w
 	[ "$(res "$e" y)" = "$(res "$k" y)" ] ||
 		bad "range full, same destination, no EPHPORT_RANGE: ephport '$(line "$e" c y)', the kernel '$(line "$k" c y)'"
 	[ "$(res "$k" y)" = EADDRNOTAVAIL ] || say "note: the kernel's own connect gave $(res "$k" y), not EADDRNOTAVAIL"
@@ -411,44 +407,86 @@ case_other() {
 # makes the kernel's connect skip its port whatever the 4-tuple, so a shared
 # TIME_WAIT would measure the bind table, not tcp_tw_reuse.  Two
 # destinations each: one asked at once, one after 1.5 s.
+#
+# "At once" must come well within the second after which a TIME_WAIT may
+# be reused, however slow the machine (or the interpreter under a
+# sanitizer) is to start a program: every client is started beforehand and
+# held (pressure_client.py "h FILE") until its file appears; the closes the
+# immediate connects meet come last in their client, which then creates the
+# file those connects wait for.  The clients print CLOCK_MONOTONIC at each
+# close and connect: the largest time from a close to the immediate connect
+# that meets its TIME_WAIT bounds the TIME_WAITs' age then; when it is not
+# under 800 ms the case is skipped, saying so.
+# held NAME GO eclient|kclient [ENV... --] ARGS...: start a client held
+# until the file GO exists; its output goes to $tmp/NAME.out (stderr:
+# $tmp/NAME.err), its pid to $held_pid.
+held() {
+	local n=$1 go=$2 how=$3
+	shift 3
+	if [ "$how" = eclient ]; then
+		local envs=()
+		while [ "$1" != -- ]; do envs+=("$1"); shift; done
+		shift
+		eclient "${envs[@]}" -- t "$tmp/$n.ready" h "$go" "$@" >"$tmp/$n.out" 2>"$tmp/$n.err" &
+	else
+		kclient t "$tmp/$n.ready" h "$go" "$@" >"$tmp/$n.out" 2>"$tmp/$n.err" &
+	fi
+	held_pid=$!
+	pids+=($held_pid)
+}
 case_tw() {
 	local v=$1 PE=41600 PK=41500
 	setsys net.ipv4.tcp_tw_reuse "$v"
 	setsys net.ipv4.ip_local_port_range "$PK $PK"
 	server 127.0.0.1:5101 127.0.0.1:5102 127.0.0.1:5103 127.0.0.1:5104 \
-		127.0.0.1:5105 127.0.0.1:5106 127.0.0.1:5107
+		127.0.0.1:5105 127.0.0.1:5106
 
-	# Active closes from the client side; the server closes when it reads EOF.
-	local me mk
-	me=$(eclient EPHPORT_RANGE=$PE-$PE -- c a 127.0.0.1 5101 x a c b 127.0.0.1 5102 x b \
-		W $PE 5101 W $PE 5102)
-	# ephport's TIME_WAITs are the oldest: "at once" is measured from them.
-	local t0
-	t0=$(now_ms)
-	mk=$(kclient c a 127.0.0.1 5103 x a c b 127.0.0.1 5104 x b c c 127.0.0.1 5105 x c \
-		c d 127.0.0.1 5106 x d c e 127.0.0.1 5107 x e \
-		W $PK 5103 W $PK 5104 W $PK 5105 W $PK 5106 W $PK 5107)
+	# Active closes from the client side; the server closes when it reads
+	# EOF.  Then, at once, a new process each.
+	local w=() n
+	held me "$tmp/go.close" eclient EPHPORT_RANGE=$PE-$PE -- c b 127.0.0.1 5102 x b \
+		c a 127.0.0.1 5101 x a W $PE 5101 t "$tmp/me.done" W $PE 5102
+	w+=($held_pid)
+	held mk "$tmp/go.close" kclient c b 127.0.0.1 5104 x b c d 127.0.0.1 5106 x d \
+		c a 127.0.0.1 5103 x a c c 127.0.0.1 5105 x c W $PK 5103 W $PK 5105 t "$tmp/mk.done" \
+		W $PK 5104 W $PK 5106
+	w+=($held_pid)
+	held ei "$tmp/me.done" eclient EPHPORT_RANGE=$PE-$PE EPHPORT_LOG="$tmp/imm.jsonl" -- c i 127.0.0.1 5101
+	local wi=($held_pid)
+	held ki "$tmp/mk.done" kclient c i 127.0.0.1 5103
+	wi+=($held_pid)
+	held fo "$tmp/mk.done" eclient EPHPORT_LOG="$tmp/fimm.jsonl" -- c i 127.0.0.1 5105
+	wi+=($held_pid)
+	for n in me mk ei ki fo; do
+		wait_file "$tmp/$n.ready" 1500 || { say "FAIL: the client $n did not start"; exit 1; }
+	done
+	local t1
+	touch "$tmp/go.close"
+	wait "${w[@]}"
+	t1=$(now_ms)
+	wait "${wi[@]}"
+	local me mk ei ki fi_
+	me=$(cat "$tmp/me.out") mk=$(cat "$tmp/mk.out")
+	ei=$(cat "$tmp/ei.out") ki=$(cat "$tmp/ki.out") fi_=$(cat "$tmp/fo.out")
+	cat "$tmp/ei.err" "$tmp/fo.err" >"$tmp/e.err"
+	# ms from each close to the connect that meets its TIME_WAIT; the largest
+	local dt
+	dt=$(awk -v a="$(closed "$me" a) $(at "$ei" i)" -v b="$(closed "$mk" a) $(at "$ki" i)" \
+		-v c="$(closed "$mk" c) $(at "$fi_" i)" 'BEGIN {
+		m = 0; n = split(a " " b " " c, t, " ")
+		if (n != 6) { print 99999; exit }
+		for (i = 1; i < n; i += 2) { d = (t[i + 1] - t[i]) * 1000; if (d > m) m = d }
+		printf "%d", m }')
 	[ "$(port "$me" a) $(port "$me" b)" = "$PE $PE" ] || { say "FAIL: ephport did not make its connections from $PE: $(tr '\n' ';' <<<"$me")"; exit 1; }
-	[ "$(port "$mk" a) $(port "$mk" b) $(port "$mk" c) $(port "$mk" d) $(port "$mk" e)" = "$PK $PK $PK $PK $PK" ] || { say "FAIL: the kernel did not make its connections from $PK: $(tr '\n' ';' <<<"$mk")"; exit 1; }
-	for w in "$PE 5101" "$PE 5102" "$PK 5103" "$PK 5104" "$PK 5105" "$PK 5106" "$PK 5107"; do
+	[ "$(port "$mk" a) $(port "$mk" b) $(port "$mk" c) $(port "$mk" d)" = "$PK $PK $PK $PK" ] || { say "FAIL: the kernel did not make its connections from $PK: $(tr '\n' ';' <<<"$mk")"; exit 1; }
+	for w in "$PE 5101" "$PE 5102" "$PK 5103" "$PK 5104" "$PK 5105" "$PK 5106"; do
 		tw_present $w || { say "FAIL: no TIME_WAIT $w: $(ss -tan | tr '\n' ';')"; exit 1; }
 	done
 
-	# At once: a new process each.
-	local ei ki el kl fi_ fl
-	ei=$(eclient EPHPORT_RANGE=$PE-$PE EPHPORT_LOG="$tmp/imm.jsonl" -- c i 127.0.0.1 5101 2>"$tmp/e.err")
-	ki=$(kclient c i 127.0.0.1 5103)
-	fi_=$(eclient EPHPORT_LOG="$tmp/fimm.jsonl" -- c i 127.0.0.1 5105 2>>"$tmp/e.err")
-	# The kernel again, on a TIME_WAIT of the same age, just after: where
-	# ephport lets the kernel judge the 4-tuple (RANGE mode) its answer is
-	# the kernel's of that moment, so it is compared only when the kernel
-	# answered the same before and after.
-	local ki2
-	ki2=$(kclient c i 127.0.0.1 5107)
-	local dt=$(($(now_ms) - t0))
-	[ $dt -lt 800 ] || skip "the immediate connects came ${dt} ms after the close (machine too slow to test 'at once')"
-	# Then 1.5 s after the close.
-	local wait=$((1500 - ($(now_ms) - t0)))
+	[ $dt -lt 800 ] || skip "the immediate connects came up to ${dt} ms after the closes (machine too slow to test 'at once')"
+	# Then 1.5 s after the closes.
+	local el kl fl
+	local wait=$((1500 - ($(now_ms) - t1)))
 	[ $wait -gt 0 ] && sleep "$(awk -v w=$wait 'BEGIN {printf "%.3f", w / 1000}')"
 	el=$(eclient EPHPORT_RANGE=$PE-$PE EPHPORT_LOG="$tmp/late.jsonl" -- c l 127.0.0.1 5102 2>>"$tmp/e.err")
 	kl=$(kclient c l 127.0.0.1 5104)
@@ -465,12 +503,8 @@ case_tw() {
 		bad "tcp_tw_reuse=$v, after 1.5 s: ephport '$(line "$el" c l)', the kernel '$(line "$kl" c l)'"
 	# The kernel's TIME_WAIT (no SO_REUSEADDR) cannot be bound over; with the
 	# sysctl's range (no EPHPORT_RANGE) ephport must leave it to the kernel.
-	if [ "$(res "$ki" i)" = "$(res "$ki2" i)" ]; then
-		[ "$(res "$fi_" i)" = "$(res "$ki" i)" ] ||
-			bad "tcp_tw_reuse=$v, at once, the kernel's TIME_WAIT, no EPHPORT_RANGE: ephport '$(line "$fi_" c i)', the kernel '$(line "$ki" c i)'"
-	else
-		say "note: the kernel's own answer changed from $(res "$ki" i) to $(res "$ki2" i) meanwhile (its reuse delay passed); ephport's $(res "$fi_" i) not compared"
-	fi
+	[ "$(res "$fi_" i)" = "$(res "$ki" i)" ] ||
+		bad "tcp_tw_reuse=$v, at once, the kernel's TIME_WAIT, no EPHPORT_RANGE: ephport '$(line "$fi_" c i)', the kernel '$(line "$ki" c i)'"
 	[ "$(res "$fl" l)" = "$(res "$kl" l)" ] ||
 		bad "tcp_tw_reuse=$v, after 1.5 s, the kernel's TIME_WAIT, no EPHPORT_RANGE: ephport '$(line "$fl" c l)', the kernel '$(line "$kl" c l)'"
 	[ "$(res "$ei" i)" = ok ] && [ "$(port "$ei" i)" != $PE ] && bad "at once: ephport connected from $(port "$ei" i), outside EPHPORT_RANGE"
@@ -506,7 +540,6 @@ case_freed() {
 	[ "$(res "$o" z)" = EADDRNOTAVAIL ] || bad "third connect: '$(line "$o" c z)', expected EADDRNOTAVAIL"
 	[ "$(res "$o" d)" = ok ] && [ "$pd" = "$pa" ] ||
 		bad "after the abortive close of port $pa: '$(line "$o" c d)', expected ok on $pa"
-	lt "$(ms "$o" d)" 100 || bad "the connect after the abortive close took $(ms "$o" d) ms"
 	[ "$(res "$o" y)" = EADDRNOTAVAIL ] || bad "with both ports held again: '$(line "$o" c y)', expected EADDRNOTAVAIL"
 	[ "$(res "$o" v)" = EADDRNOTAVAIL ] ||
 		bad "after an orderly close of port $pb (TIME_WAIT, tcp_tw_reuse=0): '$(line "$o" c v)', expected EADDRNOTAVAIL"
@@ -526,7 +559,6 @@ case_freed() {
 	[ "$(line "$o" e a)" = "e a eof" ] || bad "the server's FIN did not arrive: $(line "$o" e a)"
 	[ "$(res "$o" d)" = ok ] && [ "$pd" = "$pa" ] ||
 		bad "after the passive close of port $pa: '$(line "$o" c d)', expected ok on $pa"
-	lt "$(ms "$o" d)" 100 || bad "the connect after the passive close took $(ms "$o" d) ms"
 	[ "$(res "$o" y)" = EADDRNOTAVAIL ] || bad "with both ports held again: '$(line "$o" c y)', expected EADDRNOTAVAIL"
 	r=$(logrecs "$tmp/passive.jsonl") || bad "log: $r"
 	say "passive close of $pa: the next connect got $(res "$o" d) on $pd (tries $(rec "$r" 4 3), $(ms "$o" d) ms)"
@@ -540,15 +572,15 @@ nodiag_run() {
 	local envs=()
 	while [ "$1" != -- ]; do envs+=("$1"); shift; done
 	shift
-	timeout 20 "$nodiag" env LD_PRELOAD="$preload" "${envs[@]}" \
+	timeout 20 "$nodiag" --no-netlink env LD_PRELOAD="$preload" "${envs[@]}" \
 		"$PY" "$helpers/pressure_client.py" "$@"
 }
 nodiag_works() {
 	local err
-	err=$("$nodiag" true 2>&1)
+	err=$("$nodiag" --no-netlink true 2>&1)
 	case $? in
 	0) ;;
-	3) skip "seccomp cannot deny netlink here: $err" ;;
+	77) skip "seccomp cannot deny netlink here: $err" ;;
 	*) say "FAIL: $nodiag: $err"; exit 1 ;;
 	esac
 }
@@ -595,7 +627,6 @@ case_nodiag() {
 		got="$got$p,"
 	done
 	[ "$(res "$o" z)" = EADDRNOTAVAIL ] || bad "no sock_diag, range full: '$(line "$o" c z)', expected EADDRNOTAVAIL"
-	lt "$(ms "$o" z)" 2000 || bad "no sock_diag: EADDRNOTAVAIL took $(ms "$o" z) ms (bound: 2000)"
 	r=$(logrecs "$tmp/nd.jsonl") || bad "log: $r"
 	local csum
 	csum=$(awk '{s += $4} END {print s + 0}' <<<"$r")
@@ -611,6 +642,7 @@ case_nodiag() {
 	local e k
 	e=$(nodiag_run EPHPORT_LOG="$tmp/fb.jsonl" -- c y 127.0.0.1 5000 2>"$tmp/fb.err")
 	k=$(kclient c y 127.0.0.1 5000)
+	kref "$k" y
 	[ "$(res "$e" y)" = "$(res "$k" y)" ] ||
 		bad "no sock_diag, no EPHPORT_RANGE, range full: ephport '$(line "$e" c y)', the kernel '$(line "$k" c y)'"
 	r=$(logrecs "$tmp/fb.jsonl") || bad "log: $r"
@@ -704,6 +736,7 @@ case_twstale() {
 	[ "$(line "$a" W $P)" = "W $P 5000 yes" ] || skip "the TIME_WAIT of process A could not be set up here: $a"
 	k=$(kclient c a 127.0.0.1 5001 x a W $PK 5001)
 	k=$(kclient c b 127.0.0.1 5001)
+	kref "$k" b
 	[ "$(res "$k" b)" = EADDRNOTAVAIL ] || say "note: the kernel's own connect reused a TIME_WAIT with tcp_tw_reuse=0: $k"
 	[ "$(res "$o" c4)" = "$(res "$k" b)" ] ||
 		bad "B's connect about ${dt} ms after it last read its view, with A's TIME_WAIT on $P -> 5000 and tcp_tw_reuse=0: '$(line "$o" c c4)', the kernel's own connect: $(res "$k" b)"
@@ -730,6 +763,7 @@ case_twreuseport() {
 	k=$(kclient O reuseport c a 127.0.0.1 5001 x a W $PK 5001 c b 127.0.0.1 5001)
 	[ "$(res "$k" a) $(port "$k" a)" = "ok $PK" ] || { say "FAIL: kernel setup: $k"; exit 1; }
 	k="$k"$'\n'$(kclient O reuseport c c 127.0.0.1 5001)
+	kref "$k" b c
 	[ "$(res "$k" b)" = EADDRNOTAVAIL ] && [ "$(res "$k" c)" = EADDRNOTAVAIL ] ||
 		say "note: the kernel's own connect with SO_REUSEPORT and tcp_tw_reuse=0: $(tr '\n' ';' <<<"$k")"
 	e=$(eclient EPHPORT_RANGE=$P-$P -- O reuseport c a 127.0.0.1 5000 x a W $P 5000 c b 127.0.0.1 5000 2>"$tmp/e.err")

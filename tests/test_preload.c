@@ -8,7 +8,9 @@
  * make and reports what it saw on stdout, one "key=value" a line; the parent
  * checks those values, compares them with a run without the preload where
  * the kernel's answer is the reference, and validates every record of the
- * JSON Lines log with a strict parser of its own.
+ * JSON Lines log (parsed by jansson, then checked to be one flat object per
+ * line with the contract's keys and types).  Children are run with
+ * tests/ephtest.h (environment, preload, time limit against hangs).
  *
  * Ports: every scenario that needs a range picks ports in 20000-29999 that
  * are free at that moment (bindable on the IPv4 and IPv6 wildcards, not
@@ -39,8 +41,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <jansson.h>
 
-#include "helpers/deny_netlink.h"
+#include "ephtest.h"
 
 #ifndef TCP_USER_TIMEOUT
 #define TCP_USER_TIMEOUT 18
@@ -80,28 +83,6 @@ static void emit(const char *pfx, const char *key, const char *fmt, ...)
 	vprintf(fmt, ap);
 	va_end(ap);
 	putchar('\n');
-}
-
-static const char *errname(int err)
-{
-	if (err == 0)
-		return "ok";
-	const char *n = strerrorname_np(err);
-	return n ? n : "E?";
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	if (!d)
-		return -1;
-	int n = 0;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1; /* the directory's own fd */
 }
 
 static int getint(int fd, int level, int name)
@@ -186,9 +167,7 @@ static socklen_t loop_addr(char fam, unsigned port, struct sockaddr_storage *ss)
 
 static int64_t mono_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)(ept_now() * 1000);
 }
 
 static bool wait_fd(int fd, short ev, int64_t deadline)
@@ -250,7 +229,7 @@ static int child_connect(const struct copts *o, const char *pfx, bool keep)
 {
 	int domain = o->fam == '4' ? AF_INET : AF_INET6;
 	int type = o->udp ? SOCK_DGRAM : SOCK_STREAM;
-	int nfd0 = count_fds();
+	int nfd0 = ept_count_fds(NULL);
 	int s = o->raw ? (int)syscall(SYS_socket, domain,
 	                              type | (o->cloexec ? SOCK_CLOEXEC : 0), 0)
 	               : socket(domain, type | (o->cloexec ? SOCK_CLOEXEC : 0), 0);
@@ -258,7 +237,7 @@ static int child_connect(const struct copts *o, const char *pfx, bool keep)
 		emit(pfx, "socket_errno", "%d", errno);
 		return -1;
 	}
-	int nfd1 = count_fds();
+	int nfd1 = ept_count_fds(NULL);
 	if (o->nb) {
 		if (o->raw)
 			syscall(SYS_fcntl, s, F_SETFL, (int)syscall(SYS_fcntl, s, F_GETFL) | O_NONBLOCK);
@@ -293,16 +272,13 @@ static int child_connect(const struct copts *o, const char *pfx, bool keep)
 
 	struct sockaddr_storage dst;
 	socklen_t dl = loop_addr(o->fam, o->port, &dst);
-	int64_t t0 = mono_ms();
 	errno = 0;
 	int rc = connect(s, (struct sockaddr *)&dst, dl);
 	int err = rc < 0 ? errno : 0;
-	int64_t t1 = mono_ms();
-	int nfd2 = count_fds();
+	int nfd2 = ept_count_fds(NULL);
 	emit(pfx, "rc", "%d", rc);
 	emit(pfx, "errno", "%d", err);
-	emit(pfx, "errname", "%s", errname(err));
-	emit(pfx, "connect_ms", "%lld", (long long)(t1 - t0));
+	emit(pfx, "errname", "%s", ept_errname(err));
 
 	int soerr = 0;
 	bool connected = rc == 0;
@@ -405,7 +381,7 @@ static int child_main(int argc, char **argv)
 	}
 	emit("", "pid", "%d", (int)getpid());
 	if (o.nodiag)
-		emit("", "nodiag", "%d", deny_netlink());
+		emit("", "nodiag", "%d", ept_deny_netlink());
 
 	if (strcmp(o.op, "connect") == 0) {
 		child_connect(&o, "", false);
@@ -429,11 +405,11 @@ static int child_main(int argc, char **argv)
 		errno = 0;
 		int rc = connect(fd, (struct sockaddr *)&dst, dl);
 		emit("", "closed.rc", "%d", rc);
-		emit("", "closed.errname", "%s", errname(rc < 0 ? errno : 0));
+		emit("", "closed.errname", "%s", ept_errname(rc < 0 ? errno : 0));
 		errno = 0;
 		rc = connect(-1, (struct sockaddr *)&dst, dl);
 		emit("", "neg.rc", "%d", rc);
-		emit("", "neg.errname", "%s", errname(rc < 0 ? errno : 0));
+		emit("", "neg.errname", "%s", ept_errname(rc < 0 ? errno : 0));
 	} else if (strcmp(o.op, "notsock") == 0) {
 		struct sockaddr_storage dst;
 		socklen_t dl = loop_addr(o.fam, o.port, &dst);
@@ -441,14 +417,14 @@ static int child_main(int argc, char **argv)
 		errno = 0;
 		int rc = connect(fd, (struct sockaddr *)&dst, dl);
 		emit("", "file.rc", "%d", rc);
-		emit("", "file.errname", "%s", errname(rc < 0 ? errno : 0));
+		emit("", "file.errname", "%s", ept_errname(rc < 0 ? errno : 0));
 		close(fd);
 		int p[2];
 		if (pipe2(p, O_CLOEXEC) == 0) {
 			errno = 0;
 			rc = connect(p[0], (struct sockaddr *)&dst, dl);
 			emit("", "pipe.rc", "%d", rc);
-			emit("", "pipe.errname", "%s", errname(rc < 0 ? errno : 0));
+			emit("", "pipe.errname", "%s", ept_errname(rc < 0 ? errno : 0));
 			close(p[0]);
 			close(p[1]);
 		}
@@ -461,7 +437,7 @@ static int child_main(int argc, char **argv)
 		errno = 0;
 		int rc = connect(s, (struct sockaddr *)&un, sizeof(un));
 		emit("", "unix.rc", "%d", rc);
-		emit("", "unix.errname", "%s", errname(rc < 0 ? errno : 0));
+		emit("", "unix.errname", "%s", ept_errname(rc < 0 ? errno : 0));
 		emit("", "unix.echo", "%d", rc == 0 && echo_check(s));
 		close(s);
 		/* Then one TCP connect, so that an empty log means something. */
@@ -480,8 +456,7 @@ static int child_main(int argc, char **argv)
  * ====================================================================== */
 
 static char self_exe[PATH_MAX];
-static char lib_path[PATH_MAX];
-static char tmpdir[64];
+static char tmpdir[PATH_MAX];
 static char comm_expected[16];
 static bool have_v6;
 static unsigned run_counter;
@@ -778,42 +753,25 @@ static void load_log(struct run *r)
 
 static void run_child(struct run *r)
 {
-	/* Everything allocated before fork: the parent has a server thread. */
+	/* Everything allocated before fork (ept_run): the parent has a server
+	 * thread. */
 	snprintf(r->log, sizeof(r->log), "%s/log%u.jsonl", tmpdir, ++run_counter);
 	unlink(r->log);
 
-	extern char **environ;
-	size_t ne = 0;
-	while (environ[ne])
-		ne++;
-	char **envp = calloc(ne + 16, sizeof(char *));
-	assert_non_null(envp);
-	size_t k = 0;
-	const char *asan = NULL;
-	for (size_t i = 0; i < ne; i++) {
-		if (strncmp(environ[i], "LD_PRELOAD=", 11) == 0 ||
-		    strncmp(environ[i], "EPHPORT_", 8) == 0)
-			continue;
-		if (strncmp(environ[i], "ASAN_OPTIONS=", 13) == 0) {
-			asan = environ[i] + 13;
-			continue;
-		}
-		envp[k++] = environ[i];
+	struct ept_env *env = calloc(1, sizeof(*env));
+	struct ept_proc *p = calloc(1, sizeof(*p));
+	assert_non_null(env);
+	assert_non_null(p);
+	ept_env_init(env, r->preload);
+	if (r->preload)
+		ept_env_set(env, "EPHPORT_LOG", r->log);
+	for (int i = 0; i < 8 && r->env[i]; i++) {
+		char nm[64];
+		const char *eq = strchr(r->env[i], '=');
+		assert_non_null(eq);
+		snprintf(nm, sizeof(nm), "%.*s", (int)(eq - r->env[i]), r->env[i]);
+		ept_env_set(env, nm, eq + 1);
 	}
-	char preload[PATH_MAX + 16], logvar[PATH_MAX + 16], asanvar[512];
-	/* An ASan build of this program must tolerate the preload first. */
-	snprintf(asanvar, sizeof(asanvar), "ASAN_OPTIONS=%s%sverify_asan_link_order=0",
-	         asan ? asan : "", asan && *asan ? ":" : "");
-	envp[k++] = asanvar;
-	if (r->preload) {
-		snprintf(preload, sizeof(preload), "LD_PRELOAD=%s", lib_path);
-		snprintf(logvar, sizeof(logvar), "EPHPORT_LOG=%s", r->log);
-		envp[k++] = preload;
-		envp[k++] = logvar;
-	}
-	for (int i = 0; i < 8 && r->env[i]; i++)
-		envp[k++] = (char *)r->env[i];
-	envp[k] = NULL;
 
 	char *argv[20];
 	int a = 0;
@@ -823,57 +781,27 @@ static void run_child(struct run *r)
 		argv[a++] = (char *)r->args[i];
 	argv[a] = NULL;
 
-	int out[2];
-	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
 	r->t0 = wall_now();
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(out[1], 1);
-		execve(self_exe, argv, envp);
-		_exit(127);
-	}
-	close(out[1]);
-	r->pid = pid;
-
-	char buf[65536];
-	size_t used = 0;
-	int64_t deadline = mono_ms() + CHILD_TIMEOUT_MS;
-	bool timed_out = false;
-	for (;;) {
-		int64_t left = deadline - mono_ms();
-		if (left <= 0) {
-			timed_out = true;
-			break;
-		}
-		struct pollfd p = {out[0], POLLIN, 0};
-		int pr = poll(&p, 1, (int)left);
-		if (pr < 0 && errno == EINTR)
-			continue;
-		if (pr <= 0)
-			continue;
-		ssize_t n = read(out[0], buf + used, sizeof(buf) - 1 - used);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		used += (size_t)n;
-		if (used == sizeof(buf) - 1)
-			break;
-	}
-	close(out[0]);
-	if (timed_out)
-		kill(pid, SIGKILL);
-	while (waitpid(pid, &r->status, 0) < 0 && errno == EINTR)
-		;
+	int rc = ept_run(argv, env->v, NULL, NULL, CHILD_TIMEOUT_MS, p);
 	r->t1 = wall_now();
-	free(envp);
-	buf[used] = '\0';
-	if (timed_out)
-		fail_msg("the child (%s ...) ran for more than %d ms", r->args[0], CHILD_TIMEOUT_MS);
+	free(env);
+	if (rc < 0) {
+		free(p);
+		fail_msg("cannot run the child: %s", strerror(errno));
+	}
+	r->pid = p->pid;
+	r->status = p->status;
+	if (p->errlen)
+		print_message("child (%s, %s) stderr: %s", r->preload ? "preloaded" : "plain",
+		              r->args[0], p->err);
+	if (p->timed_out) {
+		free(p);
+		fail_msg("the child (%s ...) ran for more than %d ms (hung?)", r->args[0],
+		         CHILD_TIMEOUT_MS);
+	}
 
 	r->nkv = 0;
-	for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line;
+	for (char *save = NULL, *line = strtok_r(p->out, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
 		char *eq = strchr(line, '=');
 		if (!eq || r->nkv == KV_MAX)
@@ -883,6 +811,7 @@ static void run_child(struct run *r)
 		snprintf(r->val[r->nkv], sizeof(r->val[0]), "%s", eq + 1);
 		r->nkv++;
 	}
+	free(p);
 	if (!WIFEXITED(r->status) || WEXITSTATUS(r->status) != 0)
 		fail_msg("the child (%s, %s) ended with status 0x%x",
 		         r->preload ? "preloaded" : "plain", r->args[0], r->status);
@@ -917,7 +846,7 @@ static int free_runs(void **state)
 	return 0;
 }
 
-/* ---- a strict parser for one flat JSON object ----------------------------- */
+/* ---- one log line: a flat JSON object --------------------------------------- */
 
 enum jtype { J_STR, J_INT, J_NUM, J_BOOL, J_NULL };
 
@@ -935,273 +864,67 @@ struct jrec {
 	struct jfield f[48];
 };
 
-static void skip_ws(const char **p)
-{
-	while (**p == ' ' || **p == '\t' || **p == '\r' || **p == '\n')
-		(*p)++;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static bool put_utf8(char *out, size_t cap, size_t *len, unsigned cp)
-{
-	char tmp[4];
-	size_t n;
-	if (cp < 0x80) {
-		tmp[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		tmp[0] = (char)(0xc0 | cp >> 6);
-		tmp[1] = (char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else if (cp < 0x10000) {
-		tmp[0] = (char)(0xe0 | cp >> 12);
-		tmp[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		tmp[2] = (char)(0x80 | (cp & 0x3f));
-		n = 3;
-	} else {
-		tmp[0] = (char)(0xf0 | cp >> 18);
-		tmp[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		tmp[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		tmp[3] = (char)(0x80 | (cp & 0x3f));
-		n = 4;
-	}
-	if (*len + n >= cap)
-		return false;
-	memcpy(out + *len, tmp, n);
-	*len += n;
-	return true;
-}
-
-/* Length of a valid UTF-8 sequence at P (P[0] >= 0x80), or 0. */
-static size_t utf8_seq(const unsigned char *p)
-{
-	size_t n;
-	unsigned cp;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		n = 2;
-		cp = p[0] & 0x1f;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		n = 3;
-		cp = p[0] & 0x0f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		n = 4;
-		cp = p[0] & 0x07;
-	} else {
-		return 0;
-	}
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
-static bool parse_string(const char **pp, char *out, size_t cap)
-{
-	const char *p = *pp;
-	size_t len = 0;
-	if (*p != '"')
-		return false;
-	p++;
-	for (;;) {
-		unsigned char c = (unsigned char)*p;
-		if (c == '"')
-			break;
-		if (c < 0x20)
-			return false; /* includes the end of the string */
-		if (c == '\\') {
-			p++;
-			unsigned cp;
-			switch (*p) {
-			case '"': cp = '"'; break;
-			case '\\': cp = '\\'; break;
-			case '/': cp = '/'; break;
-			case 'b': cp = '\b'; break;
-			case 'f': cp = '\f'; break;
-			case 'n': cp = '\n'; break;
-			case 'r': cp = '\r'; break;
-			case 't': cp = '\t'; break;
-			case 'u': {
-				cp = 0;
-				for (int i = 1; i <= 4; i++) {
-					int h = hexval(p[i]);
-					if (h < 0)
-						return false;
-					cp = cp << 4 | (unsigned)h;
-				}
-				p += 4;
-				if (cp >= 0xdc00 && cp <= 0xdfff)
-					return false;
-				if (cp >= 0xd800 && cp <= 0xdbff) {
-					if (p[1] != '\\' || p[2] != 'u')
-						return false;
-					unsigned lo = 0;
-					for (int i = 3; i <= 6; i++) {
-						int h = hexval(p[i]);
-						if (h < 0)
-							return false;
-						lo = lo << 4 | (unsigned)h;
-					}
-					if (lo < 0xdc00 || lo > 0xdfff)
-						return false;
-					cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-					p += 6;
-				}
-				break;
-			}
-			default:
-				return false;
-			}
-			p++;
-			if (!put_utf8(out, cap, &len, cp))
-				return false;
-			continue;
-		}
-		size_t n = 1;
-		if (c >= 0x80 && (n = utf8_seq((const unsigned char *)p)) == 0)
-			return false;
-		if (len + n >= cap)
-			return false;
-		memcpy(out + len, p, n);
-		len += n;
-		p += n;
-	}
-	out[len] = '\0';
-	*pp = p + 1;
-	return true;
-}
-
-static bool parse_number(const char **pp, struct jfield *f)
-{
-	const char *p = *pp, *start = p;
-	bool integer = true;
-	if (*p == '-')
-		p++;
-	if (*p == '0')
-		p++;
-	else if (*p >= '1' && *p <= '9')
-		while (*p >= '0' && *p <= '9')
-			p++;
-	else
-		return false;
-	if (*p == '.') {
-		integer = false;
-		p++;
-		if (!(*p >= '0' && *p <= '9'))
-			return false;
-		while (*p >= '0' && *p <= '9')
-			p++;
-	}
-	if (*p == 'e' || *p == 'E') {
-		integer = false;
-		p++;
-		if (*p == '+' || *p == '-')
-			p++;
-		if (!(*p >= '0' && *p <= '9'))
-			return false;
-		while (*p >= '0' && *p <= '9')
-			p++;
-	}
-	char tmp[64];
-	size_t n = (size_t)(p - start);
-	if (n >= sizeof(tmp))
-		return false;
-	memcpy(tmp, start, n);
-	tmp[n] = '\0';
-	errno = 0;
-	if (integer) {
-		f->t = J_INT;
-		f->i = strtoll(tmp, NULL, 10);
-		if (errno)
-			return false;
-		f->d = (double)f->i;
-	} else {
-		f->t = J_NUM;
-		f->d = strtod(tmp, NULL);
-		if (errno)
-			return false;
-	}
-	*pp = p;
-	return true;
-}
-
-/* One line: a flat object (no nested values), then "\n" and nothing else.
+/* One line: a flat object (no nested values, no duplicate keys), then "\n"
+ * and nothing else.  jansson parses it; the fields are copied into R.
  * Returns NULL, or what is wrong. */
 static const char *json_parse_flat(const char *line, struct jrec *r)
 {
-	const char *p = line;
+	static char why[256];
+	size_t len = strlen(line);
 	r->n = 0;
-	skip_ws(&p);
-	if (*p++ != '{')
-		return "does not start with {";
-	skip_ws(&p);
-	if (*p == '}') {
-		p++;
-	} else {
-		for (;;) {
-			if (r->n == (int)(sizeof(r->f) / sizeof(r->f[0])))
-				return "too many keys";
-			struct jfield *f = &r->f[r->n];
-			memset(f, 0, sizeof(*f));
-			skip_ws(&p);
-			if (!parse_string(&p, f->key, sizeof(f->key)))
-				return "bad key";
-			for (int i = 0; i < r->n; i++)
-				if (strcmp(r->f[i].key, f->key) == 0)
-					return "duplicate key";
-			skip_ws(&p);
-			if (*p++ != ':')
-				return "missing :";
-			skip_ws(&p);
-			if (*p == '"') {
-				f->t = J_STR;
-				if (!parse_string(&p, f->s, sizeof(f->s)))
-					return "bad string value";
-			} else if (strncmp(p, "true", 4) == 0) {
-				f->t = J_BOOL;
-				f->b = true;
-				p += 4;
-			} else if (strncmp(p, "false", 5) == 0) {
-				f->t = J_BOOL;
-				p += 5;
-			} else if (strncmp(p, "null", 4) == 0) {
-				f->t = J_NULL;
-				p += 4;
-			} else if (*p == '{' || *p == '[') {
-				return "nested value in a flat record";
-			} else if (!parse_number(&p, f)) {
-				return "bad value";
-			}
-			r->n++;
-			skip_ws(&p);
-			if (*p == ',') {
-				p++;
-				continue;
-			}
-			if (*p == '}') {
-				p++;
+	if (len == 0 || line[len - 1] != '\n' || memchr(line, '\n', len - 1))
+		return "not exactly one line ending with a newline";
+	json_error_t err;
+	json_t *o = json_loadb(line, len - 1, JSON_REJECT_DUPLICATES, &err);
+	if (!o) {
+		snprintf(why, sizeof(why), "%s", err.text);
+		return why;
+	}
+	const char *res = NULL, *key;
+	json_t *v;
+	if (!json_is_object(o))
+		res = "not an object";
+	else
+		json_object_foreach(o, key, v) {
+			if (r->n == (int)(sizeof(r->f) / sizeof(r->f[0]))) {
+				res = "too many keys";
 				break;
 			}
-			return "expected , or }";
+			struct jfield *f = &r->f[r->n];
+			memset(f, 0, sizeof(*f));
+			if (strlen(key) >= sizeof(f->key)) {
+				res = "key too long";
+				break;
+			}
+			snprintf(f->key, sizeof(f->key), "%s", key);
+			if (json_is_string(v)) {
+				f->t = J_STR;
+				if (json_string_length(v) >= sizeof(f->s) ||
+				    strlen(json_string_value(v)) != json_string_length(v)) {
+					res = "string value too long, or with a NUL";
+					break;
+				}
+				snprintf(f->s, sizeof(f->s), "%s", json_string_value(v));
+			} else if (json_is_integer(v)) {
+				f->t = J_INT;
+				f->i = json_integer_value(v);
+				f->d = (double)f->i;
+			} else if (json_is_real(v)) {
+				f->t = J_NUM;
+				f->d = json_real_value(v);
+			} else if (json_is_boolean(v)) {
+				f->t = J_BOOL;
+				f->b = json_is_true(v);
+			} else if (json_is_null(v)) {
+				f->t = J_NULL;
+			} else {
+				res = "nested value in a flat record";
+				break;
+			}
+			r->n++;
 		}
-	}
-	if (*p != '\n' || p[1] != '\0')
-		return "text after the object, or no newline at the end";
-	return NULL;
+	json_decref(o);
+	return res;
 }
 
 static const struct jfield *jget(const struct jrec *r, const char *key)
@@ -1326,7 +1049,6 @@ static void check_record(const struct run *r, const char *line, const char *pfx,
 	          tot = jget(j, "total_ns")->i;
 	REC_CHECK(sel >= 0 && con >= 0 && tot >= 0, line, "negative duration");
 	REC_CHECK(tot >= sel && tot >= con, line, "total_ns smaller than a part");
-	REC_CHECK(tot < 10LL * 1000000000LL, line, "total_ns over 10 s");
 	REC_CHECK(tot <= (long long)((r->t1 - r->t0) * 1e9) + 1000000, line,
 	          "total_ns longer than the whole child");
 
@@ -1377,8 +1099,7 @@ static unsigned fam_port(char fam)
 static void need_v6(char fam)
 {
 	if (fam != '4' && !have_v6) {
-		print_message("IPv6 loopback (::1) is not available here: skipped\n");
-		skip();
+		ept_skip("IPv6 loopback (::1) is not available here");
 	}
 }
 
@@ -1558,8 +1279,7 @@ static struct run *connect_in_pair(char fam, unsigned p, const char *const *extr
 static void skip_unless_nodiag(const struct run *r, bool nodiag)
 {
 	if (nodiag && kv_int(r, "", "nodiag") != 1) {
-		print_message("cannot deny netlink with seccomp here: skipped\n");
-		skip();
+		ept_skip("cannot deny netlink with seccomp here");
 	}
 }
 
@@ -1727,7 +1447,6 @@ static void exhaustion(char fam, bool nb, bool raw)
 	assert_int_equal(kv_int(r, "", "sport"), 0);
 	assert_reuse_unset(r);
 	assert_int_equal(kv_int(r, "", "after.nonblock"), nb);
-	assert_true(kv_int(r, "", "connect_ms") < 2000);
 
 	struct want w = {"tcp", fam == '4' ? "ipv4" : "ipv6", "kernel", NULL, !nb,
 	                 fam_dst(fam), fam_port(fam), 0, 0};
@@ -1895,8 +1614,9 @@ static void test_unix_not_logged(void **state)
 
 /* ---- the checker itself ------------------------------------------------------ */
 
-/* The strict parser accepts a well-formed record and refuses what a JSON
- * parser must refuse, so that a malformed log cannot pass the tests above. */
+/* The record reader (jansson, then the flat-object checks) accepts a
+ * well-formed record and refuses what a strict JSON reader must refuse, so
+ * that a malformed log cannot pass the tests above. */
 static void test_json_checker(void **state)
 {
 	(void)state;
@@ -1955,30 +1675,15 @@ static int group_setup(void **state)
 	memcpy(comm_expected, base, bl);
 	comm_expected[bl] = '\0';
 
-	/* The library of this build: $B/tests/NAME -> $B/libephport.so. */
-	char dir[PATH_MAX - 32];
-	snprintf(dir, sizeof(dir), "%.*s", (int)sizeof(dir) - 1, self_exe);
-	for (int i = 0; i < 2; i++) {
-		char *sl = strrchr(dir, '/');
-		if (sl)
-			*sl = '\0';
-	}
-	snprintf(lib_path, sizeof(lib_path), "%s/libephport.so", dir);
-	if (access(lib_path, R_OK) != 0) {
-		const char *top = getenv("EPHPORT_TOP"), *b = getenv("B");
-		if (top && strlen(top) + (b ? strlen(b) : 5) + 20 < sizeof(lib_path))
-			snprintf(lib_path, sizeof(lib_path), "%.2000s/%.2000s/libephport.so", top,
-			         b ? b : "build");
-	}
-	if (access(lib_path, R_OK) != 0) {
-		fprintf(stderr, "test_preload: %s not found (make build/libephport.so)\n",
-		        lib_path);
+	if (access(ept_libpath(), R_OK) != 0) {
+		fprintf(stderr, "test_preload: %s not found (make %s/libephport.so)\n",
+		        ept_libpath(), getenv("B") ? getenv("B") : "build");
 		return -1;
 	}
-
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/ephport-test-preload.XXXXXX");
-	if (!mkdtemp(tmpdir))
+	const char *t = ept_tmpdir("test-preload");
+	if (!t)
 		return -1;
+	snprintf(tmpdir, sizeof(tmpdir), "%s", t);
 	load_reserved();
 
 	srv_l4 = listen_on(AF_INET, "127.0.0.1", 0, true, &srv_port4);
@@ -2017,19 +1722,7 @@ static int group_teardown(void **state)
 		close(srv_l6);
 	if (srv_lu >= 0)
 		close(srv_lu);
-	DIR *d = opendir(tmpdir);
-	if (d) {
-		struct dirent *de;
-		while ((de = readdir(d)) != NULL) {
-			if (de->d_name[0] == '.')
-				continue;
-			char p[PATH_MAX + 256];
-			snprintf(p, sizeof(p), "%s/%s", tmpdir, de->d_name);
-			unlink(p);
-		}
-		closedir(d);
-		rmdir(tmpdir);
-	}
+	ept_rmtree(tmpdir);
 	return 0;
 }
 

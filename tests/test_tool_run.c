@@ -19,25 +19,26 @@
 #include <cmocka.h>
 
 #include "elfinfo.h"
+#include "ephtest.h"
 #include "run.h"
 
-static char tmpdir[256];
+static char tmpdir[PATH_MAX];
 
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(tmpdir, sizeof(tmpdir), "%s/ephport-test-run-XXXXXX",
-	         getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	return mkdtemp(tmpdir) ? 0 : -1;
+	const char *t = ept_tmpdir("test-run");
+	if (!t)
+		return -1;
+	snprintf(tmpdir, sizeof(tmpdir), "%s", t);
+	return 0;
 }
 
 static int teardown(void **state)
 {
-	char cmd[PATH_MAX + 16];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
+	ept_rmtree(tmpdir);
+	return 0;
 }
 
 /* Create TMPDIR/REL (and its directories) with CONTENT and MODE. */

@@ -51,19 +51,21 @@ static void print_reserved(const struct ep_config *c)
 
 static void print_source(const struct ep_config *c)
 {
-	char a4[INET_ADDRSTRLEN], a6[INET6_ADDRSTRLEN];
-
 	if (!c->has_src4 && !c->has_src6) {
 		printf("source        the wildcard address (EPHPORT_SOURCE unset)\n");
 		return;
 	}
 	printf("source        ");
-	if (c->has_src4)
+	if (c->has_src4) {
+		char a4[INET_ADDRSTRLEN];
 		printf("IPv4 %s", inet_ntop(AF_INET, &c->src4, a4, sizeof(a4)));
+	}
 	if (c->has_src4 && c->has_src6)
 		printf(", ");
-	if (c->has_src6)
+	if (c->has_src6) {
+		char a6[INET6_ADDRSTRLEN];
 		printf("IPv6 %s", inet_ntop(AF_INET6, &c->src6, a6, sizeof(a6)));
+	}
 	printf(" (EPHPORT_SOURCE)\n");
 }
 

@@ -51,7 +51,6 @@ static const char *fast_number(const char *p, const char *end, struct jval *v)
 {
 	const char *s = p;
 	uint64_t m = 0;
-	unsigned digits = 0;
 	bool neg = *p == '-';
 
 	if (neg)
@@ -61,6 +60,7 @@ static const char *fast_number(const char *p, const char *end, struct jval *v)
 	if (*p == '0') {
 		p++;
 	} else {
+		unsigned digits = 0;
 		for (; p < end && is_digit(*p); p++) {
 			if (++digits > 18)
 				return NULL;

@@ -730,7 +730,7 @@ static void print_dests(struct summary *s, const struct report_opts *o)
 static void print_ports(const struct summary *s)
 {
 	struct port_usage u = port_usage(s);
-	unsigned top[TOP_PORTS];
+	unsigned top[TOP_PORTS] = {0};
 	size_t n = top_ports(s, top);
 
 	if (!u.distinct) {
@@ -829,7 +829,7 @@ static json_t *jdests(struct summary *s, const struct report_opts *o)
 static json_t *jports(const struct summary *s)
 {
 	struct port_usage u = port_usage(s);
-	unsigned top[TOP_PORTS];
+	unsigned top[TOP_PORTS] = {0};
 	size_t n = top_ports(s, top);
 	json_t *a = json_array();
 

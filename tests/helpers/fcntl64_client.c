@@ -13,13 +13,13 @@
  * waits for the connection and prints what it sees, one key=value a line.
  *
  * "nodiag" first installs a seccomp filter that makes socket(AF_NETLINK)
- * fail, so the library cannot read the kernel's socket table and has to
- * learn that the held 4-tuple is taken from the kernel refusing it (a real
- * collision, and the socket replaced under fd 100). */
+ * fail (ept_deny_netlink() in tests/ephtest.h), so the library cannot read
+ * the kernel's socket table and has to learn that the held 4-tuple is
+ * taken from the kernel refusing it (a real collision, and the socket
+ * replaced under fd 100). */
 #if !defined(_FILE_OFFSET_BITS) || _FILE_OFFSET_BITS != 64
 #error "build with -D_FILE_OFFSET_BITS=64: this program exists to call fcntl64"
 #endif
-#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -33,7 +33,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "deny_netlink.h"
+#include "ephtest.h"
 
 static int getint(int fd, int level, int name)
 {
@@ -65,7 +65,7 @@ int main(int argc, char **argv)
 	long o = -1;
 	struct sockaddr_in dst = addr(INADDR_LOOPBACK, dport);
 	if (argc > 3 && strcmp(argv[3], "nodiag") == 0)
-		printf("nodiag=%d\n", deny_netlink());
+		printf("nodiag=%d\n", ept_deny_netlink());
 
 	if (held) {
 		/* Raw syscalls: invisible to the preload. */

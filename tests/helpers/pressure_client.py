@@ -7,11 +7,14 @@
 #   O OPTION          set OPTION on every later socket before connect():
 #                     reuseport (SO_REUSEPORT), reuseaddr (SO_REUSEADDR),
 #                     none (no option; the default)
-#   c NAME HOST PORT  new socket, connect; prints "c NAME RESULT SPORT MS"
+#   c NAME HOST PORT  new socket, connect; prints "c NAME RESULT SPORT MS T"
 #                     (RESULT ok or the errno name; SPORT from getsockname,
-#                     0 when unbound; MS the time connect() took); a failed
+#                     0 when unbound; MS the time connect() took; T the
+#                     CLOCK_MONOTONIC seconds when it was called); a failed
 #                     socket is closed at once
-#   x NAME            close() (orderly: FIN; the client closes first)
+#   x NAME            close() (orderly: FIN; the client closes first);
+#                     prints "x NAME closed T" (T: CLOCK_MONOTONIC seconds
+#                     just before the close)
 #   r NAME            abortive close: SO_LINGER {1, 0}, then close() (RST)
 #   e NAME            wait (<= 5 s) for the server's FIN, then close();
 #                     prints "e NAME eof|timeout"
@@ -86,7 +89,7 @@ while i < len(argv):
             sport = s.getsockname()[1]
         except OSError:
             sport = -1
-        out("c", name, res, sport, "%.3f" % ms)
+        out("c", name, res, sport, "%.3f" % ms, "%.6f" % t)
         if res == "ok":
             socks[name] = s
         else:
@@ -99,6 +102,7 @@ while i < len(argv):
             out(cmd, name, "nosocket")
             continue
         if cmd == "x":
+            out("x", name, "closed", "%.6f" % time.monotonic())
             s.close()
         elif cmd == "r":
             reset(s)
