@@ -302,8 +302,8 @@ static bool tw_reusable(const struct ep_call *c, const struct ep_endpoint *src,
 	if (reuse == 2 && !ep_endpoint_is_loopback(&c->dst_ep) &&
 	    !ep_endpoint_is_loopback(src))
 		return false;
-	unsigned left = s->expires_ms > 60000u ? 60000u : s->expires_ms;
-	return 60000u - left >= 1000u;
+	uint32_t age_ms = s->expires_ms >= 60000u ? 0 : 60000u - s->expires_ms;
+	return age_ms >= 1000u;
 }
 
 /* A port bound by someone: may this 4-tuple share it? */
