@@ -544,17 +544,22 @@ static void header(struct top_state *st, struct top_lines *out, unsigned width)
 	         a->coll_rate, st->elapsed);
 	kinds_text(st, a, kinds, sizeof(kinds));
 	add_line(out, width, "errors: %s", *kinds ? kinds : "none");
-	if (st->fw.fd < 0 && st->fw.missing)
-		add_line(out, width, "log: waiting for %s to exist", st->o.file);
-	else if (st->fw.fd < 0)
-		add_line(out, width, "log: cannot open %s: %s", st->o.file, strerror(st->fw.err));
-	else
-		add_line(out, width, "log: %llu lines, %llu malformed, %llu of other kinds, "
-		         "%llu filtered out; truncated %llu, rotated %llu times%s",
-		         (unsigned long long)st->scan.lines, (unsigned long long)st->scan.malformed,
-		         (unsigned long long)st->scan.other, (unsigned long long)st->scan.filtered,
-		         (unsigned long long)st->fw.truncated, (unsigned long long)st->fw.rotated,
-		         st->fw.missing ? " (the file was removed; still reading it)" : "");
+	const char *status = "";
+	char why[320] = "";
+	if (st->fw.fd < 0 && st->fw.missing) {
+		snprintf(why, sizeof(why), "; waiting for %s to exist", st->o.file);
+		status = why;
+	} else if (st->fw.fd < 0) {
+		snprintf(why, sizeof(why), "; cannot open %s: %s", st->o.file, strerror(st->fw.err));
+		status = why;
+	} else if (st->fw.missing) {
+		status = "; the file was removed (still reading it)";
+	}
+	add_line(out, width, "log: %llu lines, %llu malformed, %llu of other kinds, "
+	         "%llu filtered out; truncated %llu, rotated %llu times%s",
+	         (unsigned long long)st->scan.lines, (unsigned long long)st->scan.malformed,
+	         (unsigned long long)st->scan.other, (unsigned long long)st->scan.filtered,
+	         (unsigned long long)st->fw.truncated, (unsigned long long)st->fw.rotated, status);
 	add_line(out, width, "%s", "");
 	out->nhead = out->n;
 }
