@@ -25,7 +25,7 @@ text() { LC_ALL=C.UTF-8 MANWIDTH=200 man -E UTF-8 -l "$1" 2>/dev/null | col -bx;
 one=$(text man/ephport.1)
 seven=$(text man/libephport.7)
 # Every long option in the commands' help appears in ephport(1).
-for cmd in run report; do
+for cmd in run report top; do
 	for opt in $("$bdir/ephport" "$cmd" --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
 		case $one in *"$opt"*) ;; *) bad "ephport(1) does not mention $cmd $opt" ;; esac
 	done

@@ -255,7 +255,7 @@ static void test_top_model(void **state)
 	assert_true(live->rate == 0.0);
 	assert_int_equal(live->ntrend, 2);
 	assert_int_equal(live->trend[1], 0);
-	assert_true(frame_has(&st, "errors: none"));
+	assert_true(frame_has(&st, "errors in the interval: none"));
 	top_free(&st);
 }
 

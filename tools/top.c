@@ -543,7 +543,7 @@ static void header(struct top_state *st, struct top_lines *out, unsigned width)
 	         "%.1f collisions/s (last %.2f s)", rate, err, p50, p99, a->tries_mean,
 	         a->coll_rate, st->elapsed);
 	kinds_text(st, a, kinds, sizeof(kinds));
-	add_line(out, width, "errors: %s", *kinds ? kinds : "none");
+	add_line(out, width, "errors in the interval: %s", *kinds ? kinds : "none");
 	const char *status = "";
 	char why[320] = "";
 	if (st->fw.fd < 0 && st->fw.missing) {
