@@ -211,6 +211,8 @@ static void test_top_model(void **state)
 	feed(&st, CALL("10", "200", "py", "10.0.0.9", "9", "1", "0", "5000", "ECONNREFUSED"));
 	feed(&st, CALL("10", "200", "py", "10.0.0.9", "9", "1", "0", "7000", "ECONNREFUSED"));
 	feed(&st, CALL("10", "200", "py", "10.0.0.9", "9", "1", "0", "9000000", "ETIMEDOUT"));
+	feed(&st, CALL("10", "300", "x\\u001b[2J", "10.0.0.3", "80", "1", "0", "10000", "ok"));
+	feed(&st, CALL("10", "300", "x\\u001b[2J", "10.0.0.3", "80", "1", "0", "10000", "ok"));
 	feed(&st, "not json");
 	feed(&st, "{\"v\":1,\"ev\":\"outcome\",\"ts\":1}");
 	top_tick(&st, 2.0); /* nothing to read from the (missing) file */
@@ -229,13 +231,16 @@ static void test_top_model(void **state)
 	assert_int_equal(refused->shown_nkinds, 2);
 	assert_non_null(find_row(&st, 1, "100 curl"));
 	assert_non_null(find_row(&st, 1, "200 py"));
+	/* No escape reaches a terminal; both calls in one row. */
+	assert_non_null(find_row(&st, 1, "300 x?[2J"));
+	assert_int_equal(find_row(&st, 1, "300 x?[2J")->shown_calls, 2);
 	assert_int_equal(st.scan.malformed, 1);
 	assert_int_equal(st.scan.other, 1);
-	assert_int_equal(st.scan.calls, 7);
+	assert_int_equal(st.scan.calls, 9);
 
 	assert_true(frame_has(&st, "10.0.0.1:80"));
 	assert_true(frame_has(&st, "ECONNREFUSED 2, ETIMEDOUT 1"));
-	assert_true(frame_has(&st, "calls 3.5/s, errors 1.5/s"));
+	assert_true(frame_has(&st, "calls 4.5/s, errors 1.5/s"));
 	assert_true(frame_has(&st, "1 malformed, 1 of other kinds"));
 	assert_true(frame_has(&st, "waiting for /nonexistent/ephport-top-test to exist"));
 	/* Sorted by calls: the live destination first; by errors: the other. */
@@ -248,7 +253,7 @@ static void test_top_model(void **state)
 	assert_string_equal(st.t[0].r[st.t[0].order[0]].label, "10.0.0.9:9");
 	st.reverse = true;
 	top_sort(&st);
-	assert_string_equal(st.t[0].r[st.t[0].order[0]].label, "10.0.0.1:80");
+	assert_string_equal(st.t[0].r[st.t[0].order[0]].label, "10.0.0.3:80"); /* p99 10 µs */
 
 	/* An interval without calls: rates 0, latencies "-", the trend goes on. */
 	top_tick(&st, 1.0);

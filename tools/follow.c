@@ -13,7 +13,7 @@
 static void open_path(struct follow *fw, bool at_end)
 {
 	struct stat st;
-	int fd = open(fw->path, O_RDONLY | O_CLOEXEC);
+	int fd = open(fw->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block */
 
 	if (fd < 0) {
 		fw->err = errno;

@@ -190,6 +190,15 @@ static struct top_row *row_of(struct top_table *t, const char *label)
 	return r;
 }
 
+/* Control characters (a terminal escape in a program's name, say) as '?':
+ * batch frames go to terminals too. */
+static void sanitize(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
 static void row_add(struct top_row *r, const struct rec *rec, bool error, uint32_t kind)
 {
 	r->calls++;
@@ -290,9 +299,11 @@ void top_add(void *ctx, const struct rec *r)
 	snprintf(addr, sizeof(addr), "%.*s", (int)(r->dst.len < 64 ? r->dst.len : 64), r->dst.s);
 	d.addr = addr;
 	dest_name(&d, label, sizeof(label));
+	sanitize(label);
 	row_add(row_of(&st->t[VIEW_DST], label), r, error, kind);
 	snprintf(label, sizeof(label), "%lld %.*s", (long long)r->pid,
 	         (int)(r->comm.len < 64 ? r->comm.len : 64), r->comm.s);
+	sanitize(label);
 	row_add(row_of(&st->t[VIEW_PROC], label), r, error, kind);
 	row_add(&st->all, r, error, kind);
 }
@@ -308,12 +319,11 @@ void top_line(void *ctx, const char *line, size_t len)
 void top_tick(struct top_state *st, double elapsed)
 {
 	struct timeval tv;
-	size_t most = st->all.nlat;
 	uint64_t *tmp;
 
 	follow_poll(&st->fw, top_line, st);
 	rec_reader_done(&st->rd);
-	most = st->all.nlat;
+	size_t most = st->all.nlat;
 	tmp = xrealloc(NULL, (most ? most : 1) * sizeof(*tmp));
 	if (elapsed <= 0)
 		elapsed = 1e-9;
@@ -513,6 +523,7 @@ static void kinds_text(const struct top_state *st, const struct top_row *r, char
 		                 (unsigned long long)r->shown_kind_n[idx[i]]);
 		o += n > 0 ? (size_t)n : 0;
 	}
+	sanitize(buf);
 	if (r->shown_kind_other && o < len)
 		snprintf(buf + o, len - o, ", other %llu", (unsigned long long)r->shown_kind_other);
 }
