@@ -96,7 +96,7 @@ unsigned char *png_palette(const uint8_t *pix, unsigned w, unsigned h,
 	} while (off < raw.n);
 	put32(&z, (bsum << 16) | a);
 	chunk(&out, "IDAT", z.p, z.n);
-	chunk(&out, "IEND", NULL, 0);
+	chunk(&out, "IEND", (const unsigned char *)"", 0);
 	free(z.p);
 	free(raw.p);
 	*len = out.n;

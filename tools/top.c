@@ -412,12 +412,12 @@ static void add_line(struct top_lines *out, unsigned width, const char *fmt, ...
 	char *s = NULL;
 
 	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0) {
-		va_end(ap);
+	int rc = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (rc < 0) {
 		fprintf(stderr, "ephport top: out of memory\n");
 		exit(1);
 	}
-	va_end(ap);
 	if (width)
 		s[cut_cols(s, width)] = '\0';
 	out->l = grow(out->l, &out->cap, out->n + 1, sizeof(*out->l));
