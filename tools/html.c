@@ -499,7 +499,7 @@ static void bucket_title(FILE *f, const struct series *se, size_t b)
 
 static struct chart time_chart(FILE *f, const struct series *se, double h)
 {
-	struct chart c = {f, CHART_W, h, 70, 20, 12, 46, 0, 0, 0, 0, 0};
+	struct chart c = {f, CHART_W, h, 70, 36, 12, 46, 0, 0, 0, 0, 0};
 	c.x0 = se->t0;
 	c.x1 = se->t0 + se->w * (double)se->nb;
 	return c;
