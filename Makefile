@@ -74,7 +74,9 @@ PURE_OBJS := $(PURE_SRCS:lib/%.c=$(B)/pure/%.o)
 TOOL_SRCS := $(wildcard tools/*.c)
 TOOL_OBJS := $(TOOL_SRCS:tools/%.c=$(B)/tools/%.o)
 TOOL      := $(B)/ephport
-TOOL_LIBS := -ljansson -lm
+# `ephport top` draws with ncurses (Debian: libncurses-dev).
+CURSES_LIBS := $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw)
+TOOL_LIBS := -ljansson -lm $(CURSES_LIBS)
 
 # ---- tests, demo, bench ------------------------------------------------------
 TEST_SRCS := $(wildcard tests/*.c)

@@ -134,6 +134,13 @@ has "stdin pipe records" "$out" "records:    12 (18 lines read, 6 malformed"
 has "stdin name" "$(cat "$tmp/err")" "(first: (stdin):"
 out=$("$eph" report "$good" "$good")
 has "two files" "$out" "records:    12"
+# A record of another kind (a later version's outcome record, say): counted
+# apart from malformed lines, never in the summary.
+out=$( { cat "$good"; echo '{"v":1,"ev":"outcome","ts":1700000009.0,"pid":100,"fd":5,"sock":7,"result":"ok"}'; } |
+	"$eph" report - 2>"$tmp/err")
+has "other kinds counted" "$out" "records:    6 (7 lines read, 0 malformed, 0 filtered out, 1 of other kinds)"
+has "other kinds same summary" "$out" "  total      30.0µs    60.0µs    60.0µs    60.0µs    60.0µs"
+has "other kinds message" "$(cat "$tmp/err")" "skipped 1 record of other kinds"
 
 "$eph" report "$tmp/no-such.jsonl" >/dev/null 2>"$tmp/err"; eq "missing rc" "$?" 1
 has "missing message" "$(cat "$tmp/err")" "cannot open $tmp/no-such.jsonl: No such file or directory"

@@ -19,7 +19,7 @@ one=$(text man/ephport.1)
 seven=$(text man/libephport.7)
 # Every long option in the commands' help appears in ephport(1).
 case_begin options
-for cmd in run report; do
+for cmd in run report top; do
 	for opt in $("$bdir/ephport" "$cmd" --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
 		case $one in *"$opt"*) ;; *) bad "ephport(1) does not mention $cmd $opt" ;; esac
 	done

@@ -1,5 +1,5 @@
-/* ephport: run a program under libephport, summarise its log, check the
- * configuration.  See ephport(1). */
+/* ephport: run a program under libephport, summarise its log, watch it
+ * live, check the configuration.  See ephport(1). */
 #include <stdio.h>
 #include <string.h>
 
@@ -10,7 +10,9 @@ static void usage(FILE *f)
 	fputs("usage: ephport COMMAND [ARGS]\n"
 	      "\n"
 	      "  run [options] -- CMD [ARG...]   run CMD with libephport preloaded\n"
-	      "  report [options] [FILE...]      summarise a log (default ./ephport.jsonl)\n"
+	      "  report [options] [FILE...]      summarise a log (default ./ephport.jsonl);\n"
+	      "                                  --html, --openmetrics for a page, metrics\n"
+	      "  top [options] [FILE]            watch a log being written, live\n"
 	      "  check                           print the effective configuration\n"
 	      "\n"
 	      "  ephport COMMAND --help          options of a command\n"
@@ -28,6 +30,7 @@ int main(int argc, char **argv)
 		{"run", cmd_run, "ephport run"},
 		{"report", cmd_report, "ephport report"},
 		{"check", cmd_check, "ephport check"},
+		{"top", cmd_top, "ephport top"},
 	};
 
 	if (argc < 2) {

@@ -321,7 +321,12 @@ int rec_parse(struct rec_reader *r, const char *line, size_t len,
 	}
 	r->slow++;
 	if (rec_scan_json(line, len, &raw, &r->json) < 0)
-		return -1;
+		return REC_MALFORMED;
+	/* The fast path never sees "ev" (not a key of the call record), so
+	 * records of other kinds always come here. */
+	json_t *ev = json_object_get(r->json, "ev");
+	if (ev && !(json_is_string(ev) && strcmp(json_string_value(ev), "connect") == 0))
+		return REC_OTHER;
 	return rec_validate(&raw, out);
 }
 

@@ -72,9 +72,16 @@ struct rec_reader {
 	uint64_t fast, slow; /* lines read by each path */
 };
 
-/* Parse one line: 0 and OUT filled, or -1 (malformed: not JSON, not an
- * object, a required key missing, a wrong type or range).  OUT's strings
- * stay valid until the next call or rec_reader_done(). */
+/* What rec_parse() found. */
+enum { REC_MALFORMED = -1, REC_CALL = 0, REC_OTHER = 1 };
+
+/* Parse one line: REC_CALL and OUT filled; REC_OTHER for a JSON object
+ * of another record kind (an "ev" key whose value is not "connect": kinds
+ * this reader does not know, such as a later version's outcome records;
+ * readers count and skip them); or REC_MALFORMED (not JSON, not an object,
+ * a required key missing, a wrong type or range).  Keys a call record
+ * does not know are ignored.  OUT's strings stay valid until the next call
+ * or rec_reader_done(). */
 int rec_parse(struct rec_reader *r, const char *line, size_t len,
               struct rec *out);
 void rec_reader_done(struct rec_reader *r);

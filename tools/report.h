@@ -1,11 +1,16 @@
-/* `ephport report`: options and their parsing (exposed for tests). */
+/* `ephport report`: options and their parsing (exposed for tests and for
+ * `ephport top`, which shares the filters). */
 #ifndef EP_REPORT_H
 #define EP_REPORT_H
 
+#include <getopt.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "stats.h"
+
+struct rec;
 
 #define REPORT_MAX_FILTER 32  /* values per filter option */
 
@@ -34,6 +39,8 @@ struct report_opts {
 	unsigned top;            /* destinations shown; 0: all */
 	enum report_sort sort;
 	bool json;
+	const char *html;        /* --html OUT, "-" for stdout; NULL: none */
+	bool openmetrics;
 	bool no_fast;            /* parse every line with jansson */
 	struct report_filters f;
 	char **files;            /* NULL-terminated; default ./ephport.jsonl */
@@ -43,6 +50,30 @@ struct report_opts {
 /* Parse `report` arguments (ARGV[0] is the command name for messages).
  * Returns 0, 1 after printing --help, or 2 after printing a usage error. */
 int report_parse_args(int argc, char **argv, struct report_opts *o);
+
+/* The filter options, shared by `report` and `top`: getopt_long entries
+ * (put them in the command's own table), their help text, and their
+ * parser: 0 (F updated), -1 (a bad value: the message, naming CMD, is
+ * printed), 1 (C is not a filter option). */
+enum report_filter_opt {
+	RF_PID = 512, RF_COMM, RF_DST, RF_DPORT, RF_RESULT, RF_ERRORS,
+	RF_SINCE, RF_UNTIL, RF_MIN_US,
+};
+#define REPORT_FILTER_LONGOPTS \
+	{"pid", required_argument, NULL, RF_PID}, \
+	{"comm", required_argument, NULL, RF_COMM}, \
+	{"dst", required_argument, NULL, RF_DST}, \
+	{"dport", required_argument, NULL, RF_DPORT}, \
+	{"result", required_argument, NULL, RF_RESULT}, \
+	{"errors", no_argument, NULL, RF_ERRORS}, \
+	{"since", required_argument, NULL, RF_SINCE}, \
+	{"until", required_argument, NULL, RF_UNTIL}, \
+	{"min-us", required_argument, NULL, RF_MIN_US}
+extern const char report_filter_usage[];
+int report_filter_option(const char *cmd, int c, char *arg, struct report_filters *f);
+
+/* Whether record R passes every filter of F. */
+bool report_match(const struct report_filters *f, const struct rec *r);
 
 /* A failing call of a connect(): anything but ok and EINPROGRESS. */
 bool report_is_error(const char *result, size_t len);

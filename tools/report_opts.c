@@ -9,8 +9,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "record.h"
 #include "stats.h"
+
+const char report_filter_usage[] =
+	"filters (a comma list means any of; different filters all apply):\n"
+	"      --pid LIST          process ids\n"
+	"      --comm LIST         program names\n"
+	"      --dst LIST          destination addresses (ADDR, ADDR:PORT, [V6]:PORT)\n"
+	"      --dport LIST        destination ports\n"
+	"      --result LIST       results (ok, EINPROGRESS, ECONNREFUSED...)\n"
+	"      --errors            results other than ok and EINPROGRESS\n"
+	"      --since T, --until T  epoch seconds (fractions allowed), inclusive\n"
+	"      --min-us N          total latency at least N microseconds\n";
 
 static void usage(FILE *f)
 {
@@ -21,46 +34,36 @@ static void usage(FILE *f)
 	      "  -n, --top N             destinations shown (default 10, 0: all)\n"
 	      "      --sort KEY          destinations by calls, errors, p99 or tries\n"
 	      "      --json              print the summary as one JSON object\n"
-	      "filters (a comma list means any of; different filters all apply):\n"
-	      "      --pid LIST          process ids\n"
-	      "      --comm LIST         program names\n"
-	      "      --dst LIST          destination addresses (ADDR, ADDR:PORT, [V6]:PORT)\n"
-	      "      --dport LIST        destination ports\n"
-	      "      --result LIST       results (ok, EINPROGRESS, ECONNREFUSED...)\n"
-	      "      --errors            results other than ok and EINPROGRESS\n"
-	      "      --since T, --until T  epoch seconds (fractions allowed), inclusive\n"
-	      "      --min-us N          total latency at least N microseconds\n"
-	      "      --no-fast-path      parse every line with jansson (same results, slower)\n"
+	      "      --html OUT          write the summary as one self-contained HTML page\n"
+	      "                          with charts to OUT (- for stdout)\n"
+	      "      --openmetrics       print counters and histograms in the Prometheus\n"
+	      "                          text exposition format\n", f);
+	fputs(report_filter_usage, f);
+	fputs("      --no-fast-path      parse every line with jansson (same results, slower)\n"
 	      "  -h, --help              this help\n", f);
 }
 
-enum {
-	OPT_SORT = 256, OPT_PID, OPT_COMM, OPT_DST, OPT_DPORT, OPT_RESULT,
-	OPT_ERRORS, OPT_SINCE, OPT_UNTIL, OPT_MIN_US, OPT_JSON, OPT_NO_FAST,
-};
+enum { OPT_SORT = 256, OPT_JSON, OPT_NO_FAST, OPT_HTML, OPT_OPENMETRICS };
 
 static const struct option long_opts[] = {
 	{"percentiles", required_argument, NULL, 'p'},
 	{"top", required_argument, NULL, 'n'},
 	{"sort", required_argument, NULL, OPT_SORT},
-	{"pid", required_argument, NULL, OPT_PID},
-	{"comm", required_argument, NULL, OPT_COMM},
-	{"dst", required_argument, NULL, OPT_DST},
-	{"dport", required_argument, NULL, OPT_DPORT},
-	{"result", required_argument, NULL, OPT_RESULT},
-	{"errors", no_argument, NULL, OPT_ERRORS},
-	{"since", required_argument, NULL, OPT_SINCE},
-	{"until", required_argument, NULL, OPT_UNTIL},
-	{"min-us", required_argument, NULL, OPT_MIN_US},
+	REPORT_FILTER_LONGOPTS,
 	{"json", no_argument, NULL, OPT_JSON},
+	{"html", required_argument, NULL, OPT_HTML},
+	{"openmetrics", no_argument, NULL, OPT_OPENMETRICS},
 	{"no-fast-path", no_argument, NULL, OPT_NO_FAST},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
 
+/* The command named in messages: report's options are also top's. */
+static const char *prog = "ephport report";
+
 static int bad(const char *opt, const char *val, const char *why)
 {
-	fprintf(stderr, "ephport report: %s \"%s\": %s\n", opt, val, why);
+	fprintf(stderr, "%s: %s \"%s\": %s\n", prog, opt, val, why);
 	return -1;
 }
 
@@ -207,12 +210,42 @@ static int parse_sort(const char *s, enum report_sort *out)
 	return bad("--sort", s, "expected calls, errors, p99 or tries");
 }
 
+int report_filter_option(const char *cmd, int c, char *arg, struct report_filters *f)
+{
+	double d;
+
+	prog = cmd;
+	switch (c) {
+	case RF_PID: return each_item(arg, "--pid", &f->npid, one_pid, f);
+	case RF_COMM: return each_item(arg, "--comm", &f->ncomm, one_comm, f);
+	case RF_DST: return each_item(arg, "--dst", &f->ndst, one_dst, f);
+	case RF_DPORT: return each_item(arg, "--dport", &f->ndport, one_dport, f);
+	case RF_RESULT: return each_item(arg, "--result", &f->nresult, one_result, f);
+	case RF_ERRORS: f->errors = true; return 0;
+	case RF_SINCE:
+		if (parse_seconds(arg, &f->since) < 0)
+			return bad("--since", arg, "expected seconds since the epoch");
+		f->has_since = true;
+		return 0;
+	case RF_UNTIL:
+		if (parse_seconds(arg, &f->until) < 0)
+			return bad("--until", arg, "expected seconds since the epoch");
+		f->has_until = true;
+		return 0;
+	case RF_MIN_US:
+		if (parse_seconds(arg, &d) < 0 || d * 1000 >= 1.8e19)
+			return bad("--min-us", arg, "expected a number of microseconds");
+		f->min_ns = (uint64_t)ceil(d * 1000);
+		return 0;
+	default: return 1;
+	}
+}
+
 static int one_option(int c, char *arg, struct report_opts *o)
 {
-	struct report_filters *f = &o->f;
 	char err[160];
 	uint64_t v;
-	double d;
+	int rc;
 
 	switch (c) {
 	case 'p':
@@ -225,31 +258,69 @@ static int one_option(int c, char *arg, struct report_opts *o)
 		o->top = (unsigned)v;
 		return 0;
 	case OPT_SORT: return parse_sort(arg, &o->sort);
-	case OPT_PID: return each_item(arg, "--pid", &f->npid, one_pid, f);
-	case OPT_COMM: return each_item(arg, "--comm", &f->ncomm, one_comm, f);
-	case OPT_DST: return each_item(arg, "--dst", &f->ndst, one_dst, f);
-	case OPT_DPORT: return each_item(arg, "--dport", &f->ndport, one_dport, f);
-	case OPT_RESULT: return each_item(arg, "--result", &f->nresult, one_result, f);
-	case OPT_ERRORS: f->errors = true; return 0;
-	case OPT_SINCE:
-		if (parse_seconds(arg, &f->since) < 0)
-			return bad("--since", arg, "expected seconds since the epoch");
-		f->has_since = true;
-		return 0;
-	case OPT_UNTIL:
-		if (parse_seconds(arg, &f->until) < 0)
-			return bad("--until", arg, "expected seconds since the epoch");
-		f->has_until = true;
-		return 0;
-	case OPT_MIN_US:
-		if (parse_seconds(arg, &d) < 0 || d * 1000 >= 1.8e19)
-			return bad("--min-us", arg, "expected a number of microseconds");
-		f->min_ns = (uint64_t)ceil(d * 1000);
-		return 0;
 	case OPT_JSON: o->json = true; return 0;
+	case OPT_HTML:
+		if (!*arg)
+			return bad("--html", arg, "expected a file name (- for stdout)");
+		o->html = arg;
+		return 0;
+	case OPT_OPENMETRICS: o->openmetrics = true; return 0;
 	case OPT_NO_FAST: o->no_fast = true; return 0;
-	default: return -1;
+	default:
+		rc = report_filter_option("ephport report", c, arg, &o->f);
+		return rc > 0 ? -1 : rc;
 	}
+}
+
+bool report_is_error(const char *result, size_t len)
+{
+	return !(len == 2 && memcmp(result, "ok", 2) == 0) &&
+	       !(len == 11 && memcmp(result, "EINPROGRESS", 11) == 0);
+}
+
+static bool rstr_eq(struct rstr a, const char *b)
+{
+	size_t n = strlen(b);
+	return a.len == n && memcmp(a.s, b, n) == 0;
+}
+
+bool report_match(const struct report_filters *f, const struct rec *r)
+{
+	unsigned i;
+
+	if (f->has_since && r->ts < f->since)
+		return false;
+	if (f->has_until && r->ts > f->until)
+		return false;
+	if (r->total_ns < f->min_ns)
+		return false;
+	if (f->errors && !report_is_error(r->result.s, r->result.len))
+		return false;
+	for (i = 0; i < f->npid && f->pid[i] != r->pid; i++)
+		;
+	if (f->npid && i == f->npid)
+		return false;
+	for (i = 0; i < f->ncomm && !rstr_eq(r->comm, f->comm[i]); i++)
+		;
+	if (f->ncomm && i == f->ncomm)
+		return false;
+	for (i = 0; i < f->ndport && f->dport[i] != r->dport; i++)
+		;
+	if (f->ndport && i == f->ndport)
+		return false;
+	for (i = 0; i < f->nresult; i++)
+		if (r->result.len == strlen(f->result[i]) &&
+		    strncasecmp(r->result.s, f->result[i], r->result.len) == 0)
+			break;
+	if (f->nresult && i == f->nresult)
+		return false;
+	for (i = 0; i < f->ndst; i++)
+		if (rstr_eq(r->dst, f->dst[i].addr) &&
+		    (f->dst[i].port < 0 || f->dst[i].port == r->dport))
+			break;
+	if (f->ndst && i == f->ndst)
+		return false;
+	return true;
 }
 
 int report_parse_args(int argc, char **argv, struct report_opts *o)
@@ -258,6 +329,7 @@ int report_parse_args(int argc, char **argv, struct report_opts *o)
 	int c;
 
 	memset(o, 0, sizeof(*o));
+	prog = "ephport report";
 	stats_default_pcts(&o->pcts);
 	o->top = 10;
 	optind = 0; /* full reset: tests parse several argument lists */
@@ -270,6 +342,11 @@ int report_parse_args(int argc, char **argv, struct report_opts *o)
 			fprintf(stderr, "Try 'ephport report --help'.\n");
 			return 2;
 		}
+	}
+	if (o->json + (o->html != NULL) + o->openmetrics > 1) {
+		fprintf(stderr, "ephport report: --json, --html and --openmetrics: choose one\n"
+		        "Try 'ephport report --help'.\n");
+		return 2;
 	}
 	o->files = optind < argc ? argv + optind : default_files;
 	o->nfiles = optind < argc ? argc - optind : 1;

@@ -1,6 +1,6 @@
 /* libFuzzer target for the log reader of `ephport report` (tools/record.c):
  * every input is one line.
- *   - rec_parse() never crashes, returns 0 or -1;
+ *   - rec_parse() never crashes, returns REC_CALL, REC_MALFORMED or REC_OTHER;
  *   - the fast recogniser and jansson agree: when rec_scan_fast() takes a
  *     line, rec_scan_json() must parse it too, and rec_validate() must give
  *     the same verdict and the same record from both (so a line means the
@@ -47,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&r, 0, sizeof(r));
 	struct rec out;
 	int rc = rec_parse(&r, line, size, &out);
-	if (rc != 0 && rc != -1)
+	if (rc != REC_CALL && rc != REC_MALFORMED && rc != REC_OTHER)
 		abort();
 	rec_reader_done(&r);
 
