@@ -5,13 +5,12 @@
 # output paths are reported.  Rendered by headless Chromium, the
 # screenshot must be more than a blank page.
 # Exit 0 pass, 77 skip (with the reason), anything else fail.
-. "$(dirname "$0")/helpers/paths.sh"
-. "$(dirname "$0")/helpers/cases.sh"
+. "$(dirname "$0")/helpers/lib.sh"
 eph=$bdir/ephport
-[ -x "$eph" ] || { echo "$script: FAIL: $eph not built"; exit 1; }
+[ -x "$eph" ] || { echo "$name: FAIL: $eph not built"; exit 1; }
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3 || true)
-[ -n "$PY" ] || { echo "$script: SKIP: python3 is needed to check the page"; exit 77; }
+[ -n "$PY" ] || { echo "$name: SKIP: python3 is needed to check the page"; exit 77; }
 
 tmp=$(mktemp -d /tmp/ephport-html-test.XXXXXX) || exit 1
 trap 'rm -rf "$tmp"' EXIT
@@ -40,17 +39,17 @@ page=$tmp/page.html
 rc=$?
 if [ "$rc" -eq 0 ] && [ ! -s "$tmp/out" ] && [ ! -s "$tmp/err" ] &&
 	head -c 15 "$page" | grep -q '<!DOCTYPE html>' && tail -n 1 "$page" | grep -q '</html>'; then
-	case_ok page-written
+	case_pass page-written
 else
-	case_fail page-written "exit $rc, or output on stdout/stderr, or not an HTML page"; show "$tmp/err"
+	case_failed page-written "exit $rc, or output on stdout/stderr, or not an HTML page"; show "$tmp/err"
 fi
 
 # Nothing that a browser would fetch, and no script.
 if grep -qiE '<script|<link|<iframe|<object|@import|url\(|(src|href)="(https?:|//|file:)' "$page"; then
-	case_fail self-contained "the page refers to something outside itself:"
+	case_failed self-contained "the page refers to something outside itself:"
 	grep -oiE '<script|<link|<iframe|<object|@import|url\(|(src|href)="[^"]{0,40}' "$page" | head -5
 else
-	case_ok self-contained
+	case_pass self-contained
 fi
 
 # Every chart, with its axes labelled with units.
@@ -67,18 +66,18 @@ case_check charts-and-axes "missing:$missing" [ -z "$missing" ]
 # Errors marked on the latency chart: the buckets holding refused calls.
 markers=$(grep -c 'l5 10 h-10 z' "$page")
 if [ "$markers" -gt 0 ] && grep -q 'errors: ECONNREFUSED' "$page"; then
-	case_ok errors-marked
+	case_pass errors-marked
 else
-	case_fail errors-marked "$markers error markers, or no ECONNREFUSED in their titles"
+	case_failed errors-marked "$markers error markers, or no ECONNREFUSED in their titles"
 fi
 
 # The destination table: both destinations with their calls and errors.
 table=$(sed -n '/<h2>Destinations<\/h2>/,/<\/table>/p' "$page")
 if grep -qF '<td class="l">10.0.0.1:80</td><td>300</td><td>0</td>' <<<"$table" &&
 	grep -qF '<td class="l">[2001:db8::1]:443</td><td>300</td><td class="e">30</td>' <<<"$table"; then
-	case_ok destination-table
+	case_pass destination-table
 else
-	case_fail destination-table "rows not as in the log:"; printf '%s\n' "$table" | sed 's/^/    | /'
+	case_failed destination-table "rows not as in the log:"; printf '%s\n' "$table" | sed 's/^/    | /'
 fi
 
 # The port map: a valid PNG (CRCs, zlib stream), one pixel per port, 64 a
@@ -122,18 +121,18 @@ if set(used) != expect:
 print("png %dx%d depth %d type %d, %d ports drawn" % (w, h, depth, ctype, len(used)))
 EOF
 if out=$("$PY" "$tmp/png.py" "$page" 2>&1); then
-	case_ok port-map
+	case_pass port-map
 else
-	case_fail port-map "$out"
+	case_failed port-map "$out"
 fi
 
 # ---- filters, empty input, errors ----------------------------------------------------------
 "$eph" report --html "$tmp/f.html" --dst 10.0.0.1 "$log" 2>/dev/null
 if grep -q ': 300 connect() calls' "$tmp/f.html" && ! grep -q '2001:db8::1' "$tmp/f.html" &&
 	grep -q '300 filtered out' "$tmp/f.html"; then
-	case_ok filters-apply
+	case_pass filters-apply
 else
-	case_fail filters-apply "--dst 10.0.0.1 should keep 300 calls of one destination"
+	case_failed filters-apply "--dst 10.0.0.1 should keep 300 calls of one destination"
 fi
 
 : >"$tmp/empty.jsonl"
@@ -155,9 +154,9 @@ case_check one-output-format "exit $rc, want 2 for --html with --json" \
 # ---- rendered by a browser --------------------------------------------------------------------
 chromium=$(command -v chromium || command -v chromium-browser || true)
 if [ -z "$chromium" ]; then
-	case_skip chromium-screenshot "chromium is not installed (Debian: chromium)"
+	case_skipped chromium-screenshot "chromium is not installed (Debian: chromium)"
 elif ! "$PY" -c 'import PIL' 2>/dev/null; then
-	case_skip chromium-screenshot "python3-pil is not installed (to read the screenshot)"
+	case_skipped chromium-screenshot "python3-pil is not installed (to read the screenshot)"
 else
 	shot=$tmp/shot.png
 	timeout 120 "$chromium" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
@@ -184,11 +183,11 @@ ok = ink > 0.03 * n and orange > 200 and blue > 2000 and port > 1000
 sys.exit(0 if ok else 1)
 EOF
 	if [ -s "$shot" ] && out=$("$PY" "$tmp/shot.py" "$shot" 2>&1); then
-		case_ok chromium-screenshot
+		case_pass chromium-screenshot
 		echo "    $out"
 	else
-		case_fail chromium-screenshot "blank or missing screenshot: ${out:-no file}"
+		case_failed chromium-screenshot "blank or missing screenshot: ${out:-no file}"
 		show "$tmp/chromium.log" 10
 	fi
 fi
-cases_exit
+finish

@@ -5,15 +5,14 @@
 # whose answers are known by hand; names follow Prometheus' conventions;
 # label values are escaped; filters apply; skipped lines are counted.
 # Exit 0 pass, 77 skip (with the reason), anything else fail.
-. "$(dirname "$0")/helpers/paths.sh"
-. "$(dirname "$0")/helpers/cases.sh"
+. "$(dirname "$0")/helpers/lib.sh"
 eph=$bdir/ephport
-[ -x "$eph" ] || { echo "$script: FAIL: $eph not built"; exit 1; }
+[ -x "$eph" ] || { echo "$name: FAIL: $eph not built"; exit 1; }
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3 || true)
-[ -n "$PY" ] || { echo "$script: SKIP: python3 is needed to parse the metrics"; exit 77; }
+[ -n "$PY" ] || { echo "$name: SKIP: python3 is needed to parse the metrics"; exit 77; }
 if ! "$PY" -c 'import prometheus_client.parser' 2>/dev/null; then
-	echo "$script: SKIP: python3-prometheus-client is not installed (its parser reads the output)"
+	echo "$name: SKIP: python3-prometheus-client is not installed (its parser reads the output)"
 	exit 77
 fi
 
@@ -43,9 +42,9 @@ rec() { # ts pid comm dst dport strategy tries coll sel con tot result extra
 rc=$?
 if [ "$rc" -eq 0 ] && grep -q 'skipped 1 malformed line' "$tmp/err" &&
 	grep -q 'skipped 1 record of other kinds' "$tmp/err"; then
-	case_ok exit-and-warnings
+	case_pass exit-and-warnings
 else
-	case_fail exit-and-warnings "exit $rc, or the skipped lines not reported"; show "$tmp/err"
+	case_failed exit-and-warnings "exit $rc, or the skipped lines not reported"; show "$tmp/err"
 fi
 
 # The checks, in Python on the parser's families.  Prints one "case" line
@@ -159,13 +158,13 @@ EOF
 # py_cases FILE MODE: the Python cases, counted as the shell's.
 py_cases() {
 	local out
-	out=$("$PY" "$tmp/check.py" "$script" "$1" "$2" 2>&1)
+	out=$("$PY" "$tmp/check.py" "$name" "$1" "$2" 2>&1)
 	printf '%s\n' "$out"
-	n_ok=$((n_ok + $(grep -c ': ok$' <<<"$out")))
-	n_fail=$((n_fail + $(grep -c ': FAIL' <<<"$out")))
-	if ! grep -q ': case ' <<<"$out"; then
-		n_fail=$((n_fail + 1))
-	fi
+	# Its case lines are counted by the runner; the script's status
+	# follows them (lib.sh's counters).
+	fails=$((fails + $(grep -c ': FAIL' <<<"$out")))
+	_ncases=$((_ncases + $(grep -c ': case ' <<<"$out")))
+	grep -q ': case ' <<<"$out" || bad "the metrics checker reported no case"
 	if grep -q ': FAIL' <<<"$out" || ! grep -q ': case ' <<<"$out"; then
 		echo "    | the metrics:"; show "$1" 200
 	fi
@@ -183,4 +182,4 @@ case_check empty-log "exit $rc or not parseable" eval \
 "$eph" report --openmetrics --html x "$log" >/dev/null 2>"$tmp/err"
 rc=$?
 case_check one-output-format "exit $rc, want 2" eval '[ "$rc" -eq 2 ] && grep -q "choose one" "$tmp/err"'
-cases_exit
+finish

@@ -5,17 +5,16 @@
 # send-keys and read with capture-pane.  The follower's truncation and
 # rotation handling is unit-tested in tests/test_top.c.
 # Exit 0 pass, 77 skip (with the reason), anything else fail.
-. "$(dirname "$0")/helpers/paths.sh"
-. "$(dirname "$0")/helpers/cases.sh"
+. "$(dirname "$0")/helpers/lib.sh"
 eph=$bdir/ephport
-[ -x "$eph" ] || { echo "$script: FAIL: $eph not built"; exit 1; }
-[ -r "$lib" ] || { echo "$script: SKIP: $lib is not built"; exit 77; }
+[ -x "$eph" ] || { echo "$name: FAIL: $eph not built"; exit 1; }
+[ -r "$lib" ] || { echo "$name: SKIP: $lib is not built"; exit 77; }
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3 || true)
-[ -n "$PY" ] || { echo "$script: SKIP: python3 is needed for the server and the client"; exit 77; }
+[ -n "$PY" ] || { echo "$name: SKIP: python3 is needed for the server and the client"; exit 77; }
 
-# A library built with a sanitizer needs its runtime first in LD_PRELOAD.
-san=$(ldd "$lib" 2>/dev/null | awk '/lib(a|t)san\.so/ {print $3}')
+# A library built with a sanitizer needs its runtime first in LD_PRELOAD
+# ($san, from lib.sh's one rule).
 if [ -n "$san" ]; then
 	export LD_PRELOAD=$san
 	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:verify_asan_link_order=0}
@@ -64,7 +63,7 @@ EOF
 env -u LD_PRELOAD "$PY" "$tmp/server.py" "$tmp/port" &
 srv=$!
 for _ in $(seq 100); do [ -s "$tmp/port" ] && break; sleep 0.1; done
-[ -s "$tmp/port" ] || { echo "$script: FAIL: the test server did not start"; exit 1; }
+[ -s "$tmp/port" ] || { echo "$name: FAIL: the test server did not start"; exit 1; }
 port=$(cat "$tmp/port")
 # A port nobody listens on: bound by a socket that never listens, so the
 # kernel refuses connections to it and nobody else gets it meanwhile.
@@ -78,7 +77,7 @@ log=$tmp/live.jsonl
 (cd "$tmp" && exec "${cenv[@]}" "$eph" run -o "$log" -- "$PY" "$tmp/client.py" "$port" "$closed" "$tmp/stop") &
 cli=$!
 for _ in $(seq 100); do [ -s "$log" ] && break; sleep 0.1; done
-[ -s "$log" ] || { echo "$script: FAIL: the client wrote no log"; exit 1; }
+[ -s "$log" ] || { echo "$name: FAIL: the client wrote no log"; exit 1; }
 live="127.0.0.1:$port" refused="127.0.0.1:$closed"
 
 # Fields of ROW in the last frame of FILE: CALLS/S ERR/S ... (after the name).
@@ -94,52 +93,52 @@ rrow=$(row "$tmp/batch" "$refused")
 lcalls=$(awk '{print $2}' <<<"$lrow"); lerr=$(awk '{print $3}' <<<"$lrow")
 rcalls=$(awk '{print $2}' <<<"$rrow"); rerr=$(awk '{print $3}' <<<"$rrow")
 if [ "$rc" -ne 0 ] || [ "$frames" -ne 2 ]; then
-	case_fail batch-two-frames "exit $rc, $frames frames (want 0, 2)"; show "$tmp/batch"; show "$tmp/batch.err"
+	case_failed batch-two-frames "exit $rc, $frames frames (want 0, 2)"; show "$tmp/batch"; show "$tmp/batch.err"
 else
-	case_ok batch-two-frames
+	case_pass batch-two-frames
 fi
 if [ -n "$lrow" ] && awk -v c="$lcalls" -v e="$lerr" 'BEGIN {exit !(c > 0 && e == 0)}'; then
-	case_ok batch-live-destination
+	case_pass batch-live-destination
 else
-	case_fail batch-live-destination "no row for $live with calls and no errors"; show "$tmp/batch"
+	case_failed batch-live-destination "no row for $live with calls and no errors"; show "$tmp/batch"
 fi
 if [ -n "$rrow" ] && awk -v c="$rcalls" -v e="$rerr" 'BEGIN {exit !(c > 0 && e == c)}' &&
 	grep -q 'ECONNREFUSED [0-9]' <<<"$rrow"; then
-	case_ok batch-refused-destination
+	case_pass batch-refused-destination
 else
-	case_fail batch-refused-destination "no row for $refused whose calls all failed with ECONNREFUSED"
+	case_failed batch-refused-destination "no row for $refused whose calls all failed with ECONNREFUSED"
 	show "$tmp/batch"
 fi
 
 "$eph" top -b -n 1 -d 0.5 -P "$log" >"$tmp/proc" 2>&1
 if grep -q '^PID COMM' "$tmp/proc" && grep -qE '^[0-9]+ python3 ' "$tmp/proc"; then
-	case_ok batch-by-process
+	case_pass batch-by-process
 else
-	case_fail batch-by-process "no python3 row in the view by process"; show "$tmp/proc"
+	case_failed batch-by-process "no python3 row in the view by process"; show "$tmp/proc"
 fi
 
 "$eph" top -b -n 1 -d 0.5 --dst "$refused" "$log" >"$tmp/filt" 2>&1
 if [ -n "$(row "$tmp/filt" "$refused")" ] && [ -z "$(row "$tmp/filt" "$live")" ] &&
 	grep -q 'filtered out' "$tmp/filt"; then
-	case_ok batch-filter
+	case_pass batch-filter
 else
-	case_fail batch-filter "--dst $refused should leave only that row"; show "$tmp/filt"
+	case_failed batch-filter "--dst $refused should leave only that row"; show "$tmp/filt"
 fi
 
 "$eph" top -b -n 1 -d 0.2 "$tmp/not-yet.jsonl" >"$tmp/wait" 2>&1
 if grep -q "waiting for $tmp/not-yet.jsonl to exist" "$tmp/wait"; then
-	case_ok batch-file-not-there-yet
+	case_pass batch-file-not-there-yet
 else
-	case_fail batch-file-not-there-yet "no waiting message"; show "$tmp/wait"
+	case_failed batch-file-not-there-yet "no waiting message"; show "$tmp/wait"
 fi
 
 # ---- refusals ----------------------------------------------------------------------------
 "$eph" top "$log" </dev/null >"$tmp/notty" 2>&1
 rc=$?
 if [ "$rc" -eq 2 ] && grep -q -- '-b' "$tmp/notty"; then
-	case_ok not-a-terminal
+	case_pass not-a-terminal
 else
-	case_fail not-a-terminal "exit $rc (want 2 and a hint at -b)"; show "$tmp/notty"
+	case_failed not-a-terminal "exit $rc (want 2 and a hint at -b)"; show "$tmp/notty"
 fi
 bad_ok=1
 for args in "-d 0" "-d x" "-n 0" "--sort size" "a b" "-"; do
@@ -155,9 +154,9 @@ case_check bad-options "a bad option must exit 2 with a message" [ "$bad_ok" = 1
 
 # ---- the interactive view in tmux ----------------------------------------------------------
 if ! command -v tmux >/dev/null; then
-	case_skip tmux-shows-destinations "tmux is not installed (Debian: tmux)"
-	case_skip tmux-keys-and-quit "tmux is not installed (Debian: tmux)"
-	cases_exit
+	case_skipped tmux-shows-destinations "tmux is not installed (Debian: tmux)"
+	case_skipped tmux-keys-and-quit "tmux is not installed (Debian: tmux)"
+	finish
 fi
 tsock=$tmp/tmux.sock
 pane() { tmux -S "$tsock" capture-pane -p -t top 2>/dev/null; }
@@ -172,9 +171,9 @@ wait_pane() {
 TERM=xterm tmux -S "$tsock" new-session -d -s top -x 160 -y 40 \
 	"TERM=xterm-256color $eph top -d 0.5 '$log'; echo TOP-EXIT=\$?; sleep 60"
 if wait_pane "^$live " && wait_pane "^$refused .*ECONNREFUSED"; then
-	case_ok tmux-shows-destinations
+	case_pass tmux-shows-destinations
 else
-	case_fail tmux-shows-destinations "the pane never showed both destinations"
+	case_failed tmux-shows-destinations "the pane never showed both destinations"
 	pane | sed 's/^/    | /'
 fi
 tmux -S "$tsock" send-keys -t top p
@@ -188,9 +187,9 @@ tmux -S "$tsock" send-keys -t top q
 wait_pane 'TOP-EXIT=0' || { ok=0; echo "    | q did not end top with status 0"; }
 pane | grep -q '^PID COMM' && { ok=0; echo "    | the frame is still on the screen after q"; }
 if [ "$ok" = 1 ]; then
-	case_ok tmux-keys-and-quit
+	case_pass tmux-keys-and-quit
 else
-	case_fail tmux-keys-and-quit "keys or quitting did not work"
+	case_failed tmux-keys-and-quit "keys or quitting did not work"
 	pane | sed 's/^/    | /'
 fi
-cases_exit
+finish

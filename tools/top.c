@@ -490,10 +490,13 @@ static void trend(char *buf, size_t len, const struct top_row *r, bool ascii)
 			                  (log((double)hi) - log((double)lo)));
 		else if (v)
 			lvl = 3;
-		const char *s = lvl < 0 ? " " : NULL;
-		char one[2] = {ascii_levels[lvl < 0 ? 0 : lvl], '\0'};
-		if (!s)
-			s = ascii ? one : blocks[lvl];
+		if (lvl < 0 || ascii) { /* one byte: a space or an ASCII level */
+			if (o + 2 > len)
+				break;
+			buf[o++] = lvl < 0 ? ' ' : ascii_levels[lvl];
+			continue;
+		}
+		const char *s = blocks[lvl];
 		size_t n = strlen(s);
 		if (o + n + 1 > len)
 			break;

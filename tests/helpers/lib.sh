@@ -151,3 +151,18 @@ run_preloaded() {
 	shift
 	"${noeph[@]}" LD_PRELOAD="$preload" "${envs[@]}" "$@"
 }
+
+# ---- one-shot cases ------------------------------------------------------------
+# For scripts that judge each case in one place:
+#   case_pass CASE / case_failed CASE WHY / case_skipped CASE REASON
+#   case_check CASE WHY-IF-FAILED COMMAND...   passed when COMMAND succeeds
+#   show FILE [LINES]                          the file, indented (after a failure)
+case_pass() { case_begin "$1"; case_end; }
+case_failed() { case_begin "$1"; bad "$2"; case_end; }
+case_skipped() { case_begin "$1"; case_skip "$2"; }
+case_check() {
+	local n=$1 why=$2
+	shift 2
+	if "$@"; then case_pass "$n"; else case_failed "$n" "$why"; fi
+}
+show() { sed 's/^/    | /' "$1" | head -n "${2:-40}"; }
