@@ -112,7 +112,7 @@ FUZZ_SECONDS ?= 30
 FUZZ_CC ?= clang
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Ilib -Itools
 fuzz: | $(B)/fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $(B)/fuzz/fuzz_config tests/fuzz/fuzz_config.c lib/config.c lib/endpoint.c
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $(B)/fuzz/fuzz_config tests/fuzz/fuzz_config.c lib/config.c
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $(B)/fuzz/fuzz_logrec tests/fuzz/fuzz_logrec.c lib/logrec.c tools/record.c -ljansson
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $(B)/fuzz/fuzz_report tests/fuzz/fuzz_report.c tools/record.c -ljansson
 	@for t in fuzz_config fuzz_logrec fuzz_report; do \
