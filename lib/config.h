@@ -25,9 +25,9 @@
 
 /* Limits of EPHPORT_RANGE and EPHPORT_SOURCE (the configuration is a static
  * struct: no allocation).  A longer value is refused with a message. */
-#define EP_MAX_RULES 32          /* ';'-separated rules per variable, the
+#define EP_MAX_RULES 32u         /* ';'-separated rules per variable, the
                                     default (bare value) included */
-#define EP_MAX_SOURCES 64        /* addresses and IPv4 ranges in one rule's
+#define EP_MAX_SOURCES 64u       /* addresses and IPv4 ranges in one rule's
                                     list; a range A-B counts as one */
 #define EP_MAX_SOURCE_ADDRS (1u << 24) /* IPv4 addresses of one rule, ranges
                                     expanded (a /8) */
@@ -152,10 +152,11 @@ int ep_parse_range(const char *s, uint16_t *low, uint16_t *high, char *err,
  * the messages of a single value; otherwise a message names the rule:
  *   rule 2 "10.0.0.0/33=1-2": prefix length 33 is out of range 0-32
  *
- * ep_parse_range_rules() fills C's range_default (index 0, !from_env,
- * when no bare value is given: the loader then puts the namespace's
- * range there), range_rules, low/high and range_from_env (a bare value
- * given).  It does not set span_low/span_high (the loader does).
+ * ep_parse_range_rules() fills C's range_rules, range_default, low/high
+ * and range_from_env (a bare value given).  Without a bare value the
+ * default keeps C's low/high as they were (the loader sets them to the
+ * namespace's range first), with index 0 and !from_env.  It does not set
+ * span_low/span_high (the loader does).
  * ep_parse_source() fills source_default, source_rules and
  * has_src4/src4/has_src6/src6.  Source VALUEs are comma lists of IPv4
  * and IPv6 addresses and IPv4 ranges A-B; a rule's list holds only
@@ -196,7 +197,8 @@ unsigned ep_sources_count(const struct ep_source_rule *r, int family);
 
 /* The I-th address of FAMILY in R's list order (a range's addresses in
  * ascending order) into ADDR (4 bytes for AF_INET, the other 12 zeroed);
- * false when I >= ep_sources_count(R, FAMILY). */
+ * false when I >= ep_sources_count(R, FAMILY).  A walk of R's entries
+ * (at most EP_MAX_SOURCES). */
 bool ep_sources_at(const struct ep_source_rule *r, int family, unsigned i,
                    uint8_t addr[16]);
 
