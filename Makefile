@@ -67,7 +67,7 @@ LIB_LDFLAGS := -shared -Wl,-z,defs -Wl,-z,now -Wl,--version-script=lib/libephpor
 
 # Pure parts of the library also linked into the command and the unit tests,
 # so that each value is parsed by one piece of code.
-PURE_SRCS := lib/config.c lib/sysctl.c lib/portalloc.c lib/siphash.c lib/logrec.c
+PURE_SRCS := lib/config.c lib/endpoint.c lib/sysctl.c lib/portalloc.c lib/siphash.c lib/logrec.c
 PURE_OBJS := $(PURE_SRCS:lib/%.c=$(B)/pure/%.o)
 
 # ---- the command -------------------------------------------------------------

@@ -247,6 +247,42 @@ has "check bad source message" "$out" 'ephport: EPHPORT_SOURCE="10.0.0.300": '
 out=$(clean_env EPHPORT_LOG= "$eph" check 2>&1 >/dev/null); eq "check empty log rc" "$?" 2
 has "check empty log message" "$out" 'ephport: EPHPORT_LOG="": the value is empty'
 
+# Per-destination rules: one line per rule, in written order, the default
+# marked; a default not written (the namespace's range, the wildcard) last.
+out=$(clean_env EPHPORT_RANGE='127.0.0.1:7001=40100-40199;10.0.0.0/8=41000-49999;50000-59999' \
+	EPHPORT_RESERVED=41000-41009 \
+	EPHPORT_SOURCE='10.0.0.0/8=10.0.0.5-10.0.0.9,10.0.0.20;[fd00::/64]:443=fd00::5;127.0.0.1-127.0.0.4,::1' \
+	"$eph" check 2>/dev/null)
+eq "check rules rc" "$?" 0
+eq "check range rules" "$(printf '%s\n' "$out" | sed -n '/^range/,/^reserved/p' | sed '$d')" \
+"range         127.0.0.1:7001 -> 40100-40199 (EPHPORT_RANGE rule 1; 100 ports, 100 usable)
+              10.0.0.0/8 -> 41000-49999 (EPHPORT_RANGE rule 2; 9000 ports, 8990 usable)
+              default -> 50000-59999 (EPHPORT_RANGE rule 3; 10000 ports, 10000 usable)
+              the most specific destination wins (the longest prefix, then one with a port)"
+eq "check source rules" "$(printf '%s\n' "$out" | sed -n '/^source/,/^log/p' | sed '$d')" \
+"source        10.0.0.0/8 -> IPv4 10.0.0.5-10.0.0.9, 10.0.0.20 (EPHPORT_SOURCE rule 1; 6 IPv4 addresses)
+              [fd00::/64]:443 -> IPv6 fd00::5 (EPHPORT_SOURCE rule 2)
+              default -> IPv4 127.0.0.1-127.0.0.4, IPv6 ::1 (EPHPORT_SOURCE rule 3; 4 IPv4 and 1 IPv6 addresses)
+              the most specific destination wins (the longest prefix, then one with a port)
+              a connect takes the first address of its destination's family,
+              the next one only when the range has no free port left on the
+              previous one for that destination"
+out=$(clean_env EPHPORT_RANGE='[fd00::1]:443=1000-1999;::ffff:10.0.0.0/104=2000-2999' \
+	EPHPORT_SOURCE='10.1.0.0/16:80=10.1.0.1' "$eph" check 2>/dev/null)
+eq "check rules without a default rc" "$?" 0
+has "check range rule IPv6" "$out" "range         [fd00::1]:443 -> 1000-1999 (EPHPORT_RANGE rule 1; 1000 ports, 1000 usable)"
+has "check range rule v4-mapped" "$out" "              10.0.0.0/8 -> 2000-2999 (EPHPORT_RANGE rule 2; 1000 ports, 1000 usable)"
+has "check range default from the sysctl" "$out" "              default -> $(tr '\t' - </proc/sys/net/ipv4/ip_local_port_range) (net.ipv4.ip_local_port_range;"
+has "check source rule" "$out" "source        10.1.0.0/16:80 -> IPv4 10.1.0.1 (EPHPORT_SOURCE rule 1)"
+has "check source default wildcard" "$out" "              default -> the wildcard address (no default in EPHPORT_SOURCE)"
+out=$(clean_env EPHPORT_SOURCE=10.0.0.1-10.0.0.3,fd00::1 "$eph" check 2>/dev/null)
+has "check source list" "$out" "source        IPv4 10.0.0.1-10.0.0.3, IPv6 fd00::1 (EPHPORT_SOURCE)"
+has "check source list order" "$out" "a connect takes the first address of its destination's family,"
+out=$(clean_env EPHPORT_RANGE=10.0.0.0/33=1-2 "$eph" check 2>&1 >/dev/null); eq "check bad rule rc" "$?" 2
+eq "check bad rule message" "$out" 'ephport: EPHPORT_RANGE="10.0.0.0/33=1-2": rule 1 "10.0.0.0/33=1-2": prefix length 33 is out of range 0-32; ephport is disabled in this process'
+out=$(clean_env EPHPORT_SOURCE='10.0.0.0/8=fd00::5' "$eph" check 2>&1 >/dev/null); eq "check bad source rule rc" "$?" 2
+eq "check bad source rule message" "$out" 'ephport: EPHPORT_SOURCE="10.0.0.0/8=fd00::5": rule 1 "10.0.0.0/8=fd00::5": fd00::5 is an IPv6 address but the destination is IPv4; ephport is disabled in this process'
+
 # ---- run ----------------------------------------------------------------------------------
 case_begin run
 # A library built with a sanitizer (make SAN=...) pulls in its runtime,
@@ -265,6 +301,16 @@ cd "$tmp" || exit 1
 	clean_env "$eph" run --seed xyz -- sh -c "touch $marker" >/dev/null 2>&1; eq "run bad --seed" "$?" 2
 	clean_env "$eph" run --source nowhere -- sh -c "touch $marker" >/dev/null 2>&1; eq "run bad --source" "$?" 2
 	clean_env "$eph" run --reserved 5- -- sh -c "touch $marker" >/dev/null 2>&1; eq "run bad --reserved" "$?" 2
+	out=$(clean_env "$eph" run -r '10.0.0.0/8=1000-1999;;2000-2999' -- sh -c "touch $marker" 2>&1)
+	eq "run bad -r rule rc" "$?" 2
+	eq "run bad -r rule message" "$out" 'ephport: EPHPORT_RANGE="10.0.0.0/8=1000-1999;;2000-2999": rule 2 is empty (nothing between two ";"); ephport is disabled in this process'
+	out=$(clean_env "$eph" run --source '10.0.0.9-10.0.0.5' -- sh -c "touch $marker" 2>&1)
+	eq "run bad --source range rc" "$?" 2
+	eq "run bad --source range message" "$out" 'ephport: EPHPORT_SOURCE="10.0.0.9-10.0.0.5": range "10.0.0.9-10.0.0.5" is reversed (the first address must not exceed the last); ephport is disabled in this process'
+	out=$(clean_env "$eph" run -r '127.0.0.1:7001=40100-40199;50000-59999' \
+		--source '10.0.0.0/8=10.0.0.5-10.0.0.9;127.0.0.1,::1' -- \
+		sh -c 'echo "$EPHPORT_RANGE|$EPHPORT_SOURCE"')
+	eq "run rules set the variables" "$out" '127.0.0.1:7001=40100-40199;50000-59999|10.0.0.0/8=10.0.0.5-10.0.0.9;127.0.0.1,::1'
 	clean_env EPHPORT_RANGE=9-3 "$eph" run -- sh -c "touch $marker" >/dev/null 2>&1
 	eq "run bad inherited variable" "$?" 2
 	ok "run refused: CMD never started" test ! -e "$marker"

@@ -48,6 +48,8 @@ struct bad {
 
 static char g_longpath[PATH_MAX + 64];
 static char g_long_digits[200];
+static char g_many_rules[1024];   /* 33 rules */
+static char g_many_sources[1024]; /* 65 addresses */
 
 static const struct bad bads[] = {
 	/* EPHPORT_RANGE */
@@ -80,6 +82,47 @@ static const struct bad bads[] = {
 	{"EPHPORT_RANGE", "1000\t-2000", NULL},
 	{"EPHPORT_RANGE", "\"1000-2000\"", NULL},
 	{"EPHPORT_RANGE", g_long_digits, NULL},
+	/* EPHPORT_RANGE rules */
+	{"EPHPORT_RANGE", "10.0.0.0/33=1-2",
+	 "rule 1 \"10.0.0.0/33=1-2\": prefix length 33 is out of range 0-32"},
+	{"EPHPORT_RANGE", "1000-2000;;10.0.0.1=1-2", "rule 2 is empty (nothing between two \";\")"},
+	{"EPHPORT_RANGE", ";", "rule 1 is empty (a \";\" at the start)"},
+	{"EPHPORT_RANGE", "1000-2000;", "rule 2 is empty (a \";\" at the end)"},
+	{"EPHPORT_RANGE", "10.0.0.1", NULL},
+	{"EPHPORT_RANGE", "10.0.0.1=", "rule 1 \"10.0.0.1=\": the value after \"=\" is missing"},
+	{"EPHPORT_RANGE", "=1000-2000", "rule 1 \"=1000-2000\": the destination before \"=\" is missing"},
+	{"EPHPORT_RANGE", "10.0.0.1==1000-2000", NULL},
+	{"EPHPORT_RANGE", "10.0.0.0/=1000-2000", NULL},
+	{"EPHPORT_RANGE", "10.0.0.0/8/8=1000-2000", NULL},
+	{"EPHPORT_RANGE", "10.0.0.1/8=1000-2000",
+	 "rule 1 \"10.0.0.1/8=1000-2000\": 10.0.0.1/8 has bits set past the prefix length "
+	 "(the network is 10.0.0.0/8)"},
+	{"EPHPORT_RANGE", "10.0.0.256=1000-2000", NULL},
+	{"EPHPORT_RANGE", "10.0.0.1:70000=1000-2000", NULL},
+	{"EPHPORT_RANGE", "10.0.0.1:0=1000-2000", NULL},
+	{"EPHPORT_RANGE", "10.0.0.1:=1000-2000", NULL},
+	{"EPHPORT_RANGE", "10.0.0.1:http=1000-2000", NULL},
+	{"EPHPORT_RANGE", "fd00::/64:443=1000-2000",
+	 "rule 1 \"fd00::/64:443=1000-2000\": an IPv6 destination with a port is written "
+	 "in brackets: [fd00::/64]:443"},
+	{"EPHPORT_RANGE", "fd00:1:2:3:4:5:6:7:443=1000-2000", NULL},
+	{"EPHPORT_RANGE", "[fd00::]/64=1000-2000", NULL},
+	{"EPHPORT_RANGE", "[fd00::1=1000-2000", NULL},
+	{"EPHPORT_RANGE", "[10.0.0.1]:80=1000-2000", NULL},
+	{"EPHPORT_RANGE", "fd00::/129=1000-2000", NULL},
+	{"EPHPORT_RANGE", "1000-2000;3000-4000",
+	 "rule 2 \"3000-4000\": a second default (a value without DEST=); rule 1 is the default"},
+	{"EPHPORT_RANGE", "10.0.0.0/8=1000-2000;10.0.0.0/8=3000-4000",
+	 "rule 2 \"10.0.0.0/8=3000-4000\": rule 1 is already for 10.0.0.0/8"},
+	{"EPHPORT_RANGE", "10.0.0.1=2000-1000",
+	 "rule 1 \"10.0.0.1=2000-1000\": range 2000-1000 is reversed (LOW must not exceed HIGH)"},
+	{"EPHPORT_RANGE", "10.0.0.1=70000-1",
+	 "rule 1 \"10.0.0.1=70000-1\": port 70000 is out of range 1-65535"},
+	{"EPHPORT_RANGE", "10.0.0.1=1000", NULL},
+	{"EPHPORT_RANGE", "10.0.0.1=1000-2000 ", NULL},
+	{"EPHPORT_RANGE", "10.0.0.1 =1000-2000", NULL},
+	{"EPHPORT_RANGE", "10.0.0.1=1000-2000\n;2000-3000", NULL},
+	{"EPHPORT_RANGE", g_many_rules, "more than 32 rules"},
 	/* EPHPORT_RESERVED */
 	{"EPHPORT_RESERVED", "", NULL},
 	{"EPHPORT_RESERVED", " ", NULL},
@@ -159,14 +202,39 @@ static const struct bad bads[] = {
 	{"EPHPORT_SOURCE", "localhost", NULL},
 	{"EPHPORT_SOURCE", "1.2.3.4/24", NULL},
 	{"EPHPORT_SOURCE", "1.2.3.4:80", NULL},
-	{"EPHPORT_SOURCE", "1.2.3.4,5.6.7.8", NULL},  /* two of one family */
-	{"EPHPORT_SOURCE", "::1,::2", NULL},
 	{"EPHPORT_SOURCE", "1.2.3.4,", NULL},
 	{"EPHPORT_SOURCE", ",::1", NULL},
-	{"EPHPORT_SOURCE", "1.2.3.4,::1,::2", NULL},
 	{"EPHPORT_SOURCE", "1.2.3.4, ::1", NULL},
 	{"EPHPORT_SOURCE", "0x7f000001", NULL},
 	{"EPHPORT_SOURCE", "10.0.0.1\n", NULL},
+	/* EPHPORT_SOURCE lists and rules */
+	{"EPHPORT_SOURCE", "10.0.0.9-10.0.0.5",
+	 "range \"10.0.0.9-10.0.0.5\" is reversed (the first address must not exceed the last)"},
+	{"EPHPORT_SOURCE", "10.0.0.1-fd00::5", "range \"10.0.0.1-fd00::5\" mixes an IPv4 and an IPv6 address"},
+	{"EPHPORT_SOURCE", "fd00::1-fd00::5", NULL},
+	{"EPHPORT_SOURCE", "10.0.0.1-", NULL},
+	{"EPHPORT_SOURCE", "10.0.0.1-10.0.0.5-10.0.0.9", NULL},
+	{"EPHPORT_SOURCE", "10.0.0.1,10.0.0.1", "10.0.0.1 is listed twice"},
+	{"EPHPORT_SOURCE", "10.0.0.1-10.0.0.5,10.0.0.3-10.0.0.9", "10.0.0.3 is listed twice"},
+	{"EPHPORT_SOURCE", "0.0.0.0-255.255.255.255", NULL},
+	{"EPHPORT_SOURCE", g_many_sources, "more than 64 addresses and ranges in one list"},
+	{"EPHPORT_SOURCE", "127.0.0.1;;10.0.0.0/8=10.0.0.1", "rule 2 is empty (nothing between two \";\")"},
+	{"EPHPORT_SOURCE", "127.0.0.1;", NULL},
+	{"EPHPORT_SOURCE", "10.0.0.0/8=", NULL},
+	{"EPHPORT_SOURCE", "=10.0.0.1", NULL},
+	{"EPHPORT_SOURCE", "10.0.0.0/8=fd00::5",
+	 "rule 1 \"10.0.0.0/8=fd00::5\": fd00::5 is an IPv6 address but the destination is IPv4"},
+	{"EPHPORT_SOURCE", "[fd00::/64]:443=10.0.0.1", NULL},
+	{"EPHPORT_SOURCE", "10.0.0.0/40=10.0.0.1", NULL},
+	{"EPHPORT_SOURCE", "10.0.0.0/8:99999=10.0.0.1", NULL},
+	{"EPHPORT_SOURCE", "fd00::1:443=fd00::5;fd00::/16:443=fd00::6", NULL},
+	{"EPHPORT_SOURCE", "127.0.0.1;::1", "rule 2 \"::1\": a second default (a value without DEST=); "
+	 "rule 1 is the default"},
+	{"EPHPORT_SOURCE", "10.0.0.0/8=10.0.0.1;10.0.0.0/8=10.0.0.2",
+	 "rule 2 \"10.0.0.0/8=10.0.0.2\": rule 1 is already for 10.0.0.0/8"},
+	{"EPHPORT_SOURCE", "10.0.0.0/8=10.0.0.9-10.0.0.5", NULL},
+	{"EPHPORT_SOURCE", "10.0.0.0/8=localhost", NULL},
+	{"EPHPORT_SOURCE", "example.com=10.0.0.1", NULL},
 	/* EPHPORT_LOG */
 	{"EPHPORT_LOG", "", NULL},
 	{"EPHPORT_LOG", "fd:", NULL},
@@ -194,6 +262,13 @@ static const struct bad goods[] = {
 	{"EPHPORT_SEED", "18446744073709551615", NULL},
 	{"EPHPORT_SOURCE", "127.0.0.1,::1", NULL},
 	{"EPHPORT_SOURCE", "::ffff:10.0.0.1", NULL},
+	{"EPHPORT_SOURCE", "1.2.3.4,5.6.7.8", NULL},
+	{"EPHPORT_SOURCE", "::1,::2", NULL},
+	{"EPHPORT_SOURCE", "1.2.3.4,::1,::2", NULL},
+	{"EPHPORT_SOURCE", "127.0.0.1-127.0.0.4,10.0.0.9,fd00::5", NULL},
+	{"EPHPORT_SOURCE", "10.0.0.0/8=10.0.0.5-10.0.0.9;[fd00::/64]:443=fd00::5;127.0.0.1", NULL},
+	{"EPHPORT_RANGE", "127.0.0.1:7001=40100-40199;10.0.0.0/8=41000-49999;50000-59999", NULL},
+	{"EPHPORT_RANGE", "[::1]:80=1000-2000;::ffff:10.0.0.0/104=3000-4000", NULL},
 	{"EPHPORT_LOG", "stderr", NULL},
 	{"EPHPORT_LOG", "fd:2", NULL},
 	{"EPHPORT_LOG", "/tmp/x y.jsonl", NULL},
@@ -283,24 +358,17 @@ static bool message_ok(const char *msg, const char *var, const char *value,
 	}
 	const char *v = msg + strlen(head);
 	const char *end = msg + ml - tl;
-	/* The quoted value ends at the last '": ' before the reason. */
-	const char *q = NULL;
-	for (const char *p = v; p + 3 <= end; p++)
-		if (p[0] == '"' && p[1] == ':' && p[2] == ' ')
-			q = p;
-	if (!q) {
-		snprintf(why, len, "no '\": ' after the value");
+	/* The quoted value ends at its first quote (one inside is escaped);
+	 * the reason may quote pieces of its own. */
+	const char *q = memchr(v, '"', (size_t)(end - v));
+	if (!q || end - q < 3 || q[1] != ':' || q[2] != ' ') {
+		snprintf(why, len, "no '\": ' after the value (an unescaped quote inside it?)");
 		return false;
 	}
 	if (plain(value) && ((size_t)(q - v) != strlen(value) || strncmp(v, value, strlen(value)) != 0)) {
 		snprintf(why, len, "the value is not quoted verbatim");
 		return false;
 	}
-	for (const char *p = v; p < q; p++)
-		if (*p == '"') {
-			snprintf(why, len, "an unescaped quote inside the value");
-			return false;
-		}
 	const char *r = q + 3;
 	if (r >= end) {
 		snprintf(why, len, "the reason is empty");
@@ -423,7 +491,10 @@ static const struct proc_case procs[] = {
 	{"EPHPORT_STRATEGY", "kernel ", false},
 	{"EPHPORT_SEED", "18446744073709551616", true},
 	{"EPHPORT_SEED", "-1", false},
-	{"EPHPORT_SOURCE", "1.2.3.4,5.6.7.8", true},
+	{"EPHPORT_SOURCE", "10.0.0.0/8=fd00::5", true},
+	{"EPHPORT_SOURCE", "10.0.0.9-10.0.0.5", false},
+	{"EPHPORT_RANGE", "10.0.0.0/33=1-2", true},
+	{"EPHPORT_RANGE", "1000-2000;", false},
 	{"EPHPORT_SOURCE", "256.1.1.1", false},
 	{"EPHPORT_LOG", "fd:-1", false},
 	{"EPHPORT_LOG", "", false},
@@ -528,6 +599,12 @@ int main(int argc, char **argv)
 	memset(g_longpath, 'a', sizeof(g_longpath) - 1);
 	g_longpath[0] = '/';
 	memset(g_long_digits, '9', sizeof(g_long_digits) - 1);
+	for (int i = 0, o = 0; i < 33; i++)
+		o += snprintf(g_many_rules + o, sizeof(g_many_rules) - (size_t)o, "%s10.%d.0.0/16=1-2",
+		              i ? ";" : "", i);
+	for (int i = 0, o = 0; i < 65; i++)
+		o += snprintf(g_many_sources + o, sizeof(g_many_sources) - (size_t)o, "%s10.0.0.%d",
+		              i ? "," : "", i + 1);
 	ept_disjoint_range(1000, &g_lo, &g_hi);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_bad_value_unit),
