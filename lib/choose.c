@@ -39,26 +39,28 @@
 #define EP_ATTEMPTS_MIN 16
 #define EP_ATTEMPTS_MAX 1024
 
-/* The source address to bind and hash: the one the program bound with
- * IP_BIND_ADDRESS_NO_PORT, else EPHPORT_SOURCE for the family, else the
- * wildcard. */
-static void pick_source(struct ep_call *c)
+/* The program's own address (bound with IP_BIND_ADDRESS_NO_PORT): the one
+ * source, as with the kernel.  Returns false for the wildcard. */
+static bool program_source(struct ep_call *c)
 {
-	const struct ep_config *cfg = &ep_g.cfg;
 	struct ep_endpoint l;
-
 	c->src = c->local;
 	ep_sa_set_port(&c->src, 0);
 	if (ep_endpoint_from(&l, &c->local) && !ep_endpoint_is_any(&l)) {
 		c->src_ep = l;
-		return;
+		return true;
 	}
+	return false;
+}
+
+/* Source I of the destination's EPHPORT_SOURCE list (its family's
+ * addresses in written order), or the wildcard when the list has none. */
+static void pick_source(struct ep_call *c, const struct ep_source_rule *r, unsigned i)
+{
 	memset(&c->src_ep, 0, sizeof(c->src_ep));
 	c->src_ep.family = c->dst_ep.family;
-	if (c->dst_ep.family == AF_INET && cfg->has_src4)
-		memcpy(c->src_ep.addr, &cfg->src4, 4);
-	else if (c->dst_ep.family == AF_INET6 && cfg->has_src6)
-		memcpy(c->src_ep.addr, &cfg->src6, 16);
+	if (r)
+		ep_sources_at(r, c->dst_ep.family, i, c->src_ep.addr);
 	ep_endpoint_to(&c->src_ep, c->kind.domain, &c->src);
 }
 
@@ -82,9 +84,9 @@ static uint64_t port_offset(const struct ep_call *c)
  * kernel clamps a socket's range to the namespace's; a range that leaves
  * nothing is ignored, as the kernel ignores it.  Since Linux 6.8 the
  * kernel scans a socket's own range in steps of 1. */
-static void scan_range(struct ep_call *c)
+static void scan_range(struct ep_call *c, const struct ep_range_rule *rule)
 {
-	unsigned lo = ep_g.cfg.low, hi = ep_g.cfg.high;
+	unsigned lo = rule->low, hi = rule->high;
 	c->low = lo;
 	c->high = hi;
 	c->parity = true;
@@ -102,7 +104,7 @@ static void scan_range(struct ep_call *c)
 	c->parity = !ep_g.sk_range_step1;
 }
 
-static void decide_how(struct ep_call *c)
+static void decide_how(struct ep_call *c, const struct ep_range_rule *rule)
 {
 	const struct ep_config *cfg = &ep_g.cfg;
 	bool inside = c->low >= cfg->ns_low && c->high <= cfg->ns_high;
@@ -110,10 +112,10 @@ static void decide_how(struct ep_call *c)
 	         cfg->ns_range_known &&
 	         !atomic_load_explicit(&ep_g.range_ignored, memory_order_relaxed)
 	         ? EP_HOW_RANGE : EP_HOW_BIND;
-	/* The kernel knows neither EPHPORT_RESERVED nor, in bind mode, an
-	 * EPHPORT_RANGE: its choice would not be a correct answer then. */
+	/* The kernel knows neither EPHPORT_RESERVED nor, in bind mode, a
+	 * range of the user's: its choice would not be a correct answer. */
 	c->can_fallback = !cfg->reserved_from_env &&
-	                  (c->how == EP_HOW_RANGE || !cfg->range_from_env);
+	                  (c->how == EP_HOW_RANGE || !rule->from_env);
 	c->rec.commit = c->how == EP_HOW_RANGE ? "range" : "bind";
 }
 
@@ -133,22 +135,21 @@ static int step_aside(struct ep_call *c, struct ep_occ *o)
 	return ep_call_connect(c, c->uaddr, c->ulen);
 }
 
-int ep_choose_and_connect(struct ep_call *c)
+/* Walk the candidates from the source chosen.  Returns the call's result
+ * (errno set), or EP_FULL when the source has no usable port for this
+ * destination and another source is to be tried (NEXT). */
+#define EP_FULL (-2)
+static int choose_port(struct ep_call *c, struct ep_occ *occ, bool next)
 {
-	struct ep_occ occ;
 	struct ep_scan scan;
 	int rc = -1, err;
 
-	pick_source(c);
-	scan_range(c);
-	decide_how(c);
-	ep_occ_begin(&occ, &c->src_ep, &c->dst_ep);
 	int ready = ep_commit_prepare(c);
 	if (ready > 0)
-		return step_aside(c, &occ);
+		return step_aside(c, occ);
 	if (ready < 0) {
 		err = errno;
-		ep_commit_finish(c, false, &occ);
+		ep_commit_finish(c, false, occ);
 		errno = err;
 		return -1;
 	}
@@ -162,12 +163,19 @@ int ep_choose_and_connect(struct ep_call *c)
 		unsigned skipped = 0;
 		unsigned port = ep_scan_next_unblocked(&scan, brute ? ep_occ_blocked_now
 		                                                    : ep_occ_blocked,
-		                                       &occ, &skipped);
+		                                       occ, &skipped);
 		skipped_all += skipped;
 		/* Candidates examined, over every pass: known-taken ones
 		 * skipped, and those committed. */
 		c->rec.tries += skipped + (port != 0);
 		if (!port) {
+			/* Every candidate refused or known to be taken: with
+			 * another source to go to, this one is full (stale
+			 * knowledge only moves a connection on early). */
+			if (next) {
+				ep_scan_release(ep_g.alloc, &scan);
+				return EP_FULL;
+			}
 			if (c->can_fallback || brute || !skipped_all)
 				break;
 			/* Only the whole range, tried for real, may answer
@@ -179,7 +187,7 @@ int ep_choose_and_connect(struct ep_call *c)
 			continue;
 		}
 		c->candidate = port;
-		switch (ep_commit_try(c, &occ, port, &rc)) {
+		switch (ep_commit_try(c, occ, port, &rc)) {
 		case EP_TRY_DONE:
 			err = rc < 0 ? errno : 0;
 			if (connect_started(rc, err))
@@ -187,12 +195,12 @@ int ep_choose_and_connect(struct ep_call *c)
 			else
 				ep_scan_release(ep_g.alloc, &scan);
 			ep_commit_finish(c, connect_started(rc, err) ||
-			                    (c->how == EP_HOW_BIND && c->bound), &occ);
+			                    (c->how == EP_HOW_BIND && c->bound), occ);
 			errno = err;
 			return rc;
 		case EP_TRY_ASIDE:
 			ep_scan_release(ep_g.alloc, &scan);
-			return step_aside(c, &occ);
+			return step_aside(c, occ);
 		case EP_TRY_REFUSED:
 			c->rec.collisions++;
 			if (c->can_fallback && ++attempts >= EP_ATTEMPTS_MIN &&
@@ -205,16 +213,63 @@ int ep_choose_and_connect(struct ep_call *c)
 	}
 	ep_scan_release(ep_g.alloc, &scan);
 	if (!c->can_fallback) {
-		/* EPHPORT_RANGE is the user's word: EADDRNOTAVAIL, as the
+		if (next)
+			return EP_FULL;
+		/* The range is the user's word: EADDRNOTAVAIL, as the
 		 * kernel's own when its range is exhausted. */
-		ep_commit_finish(c, false, &occ);
+		ep_commit_finish(c, false, occ);
 		errno = EADDRNOTAVAIL;
 		return -1;
 	}
 kernel:
 	rc = ep_commit_kernel(c);
 	err = rc < 0 ? errno : 0;
-	ep_commit_finish(c, connect_started(rc, err), &occ);
+	if (next && rc < 0 && err == EADDRNOTAVAIL)
+		return EP_FULL; /* the kernel, too, finds this source full */
+	ep_commit_finish(c, connect_started(rc, err), occ);
 	errno = err;
 	return rc;
+}
+
+int ep_choose_and_connect(struct ep_call *c)
+{
+	const struct ep_config *cfg = &ep_g.cfg;
+	const struct ep_range_rule *rule = ep_config_range_for(cfg, &c->dst_ep);
+	struct ep_occ occ;
+
+	scan_range(c, rule);
+	decide_how(c, rule);
+
+	/* The sources: the program's own address, or EPHPORT_SOURCE's list
+	 * for this destination (the wildcard when it has none).  A
+	 * connection moves to the next source only when the previous one has
+	 * no port left for this destination, so most keep the first, and the
+	 * capacity of the sources adds up. */
+	const struct ep_source_rule *sr = NULL;
+	unsigned nsrc = 1;
+	if (!program_source(c)) {
+		sr = ep_config_sources_for(cfg, &c->dst_ep);
+		nsrc = ep_sources_count(sr, c->dst_ep.family);
+		if (nsrc == 0) {
+			sr = NULL;
+			nsrc = 1;
+		}
+		pick_source(c, sr, 0);
+	}
+	struct sockaddr_storage local0 = c->local;
+	for (unsigned i = 0;; i++) {
+		ep_occ_begin(&occ, &c->src_ep, &c->dst_ep);
+		int rc = choose_port(c, &occ, i + 1 < nsrc);
+		if (rc != EP_FULL)
+			return rc;
+		/* A socket bound to one source cannot move to another: a fresh
+		 * one takes its place (options, flags and fd kept). */
+		if (ep_commit_fresh_socket(c, &local0) < 0) {
+			int err = errno;
+			ep_commit_finish(c, false, &occ);
+			errno = err;
+			return -1;
+		}
+		pick_source(c, sr, i + 1);
+	}
 }

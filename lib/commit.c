@@ -396,6 +396,26 @@ enum ep_try ep_commit_try(struct ep_call *c, struct ep_occ *o, unsigned port, in
 	return c->how == EP_HOW_RANGE ? try_range(c, o, port, rc) : try_bind(c, o, port, rc);
 }
 
+int ep_commit_fresh_socket(struct ep_call *c, const struct sockaddr_storage *local)
+{
+	c->local = *local;
+	struct ep_fdent *e = entry(c);
+	int rc = respawn_locked(c->fd, &c->kind, e, local, c->reuse_user, c->reuseport_user);
+	if (e) {
+		c->cookie = e->cookie;
+		ep_fd_unlock(e);
+	}
+	if (rc < 0)
+		return -1;
+	c->reuse_now = c->reuse_user;
+	c->reuseport_now = c->reuseport_user;
+	c->narrowed = false;
+	c->bound = false;
+	c->bound_source = false;
+	c->candidate = 0;
+	return 0;
+}
+
 int ep_commit_kernel(struct ep_call *c)
 {
 	c->rec.fallback = true;
@@ -422,6 +442,16 @@ int ep_commit_kernel(struct ep_call *c)
 	} else {
 		set_reuseport(c, c->reuseport_user);
 		set_reuse(c, c->reuse_user);
+		/* The source chosen stays the source (the port is the
+		 * kernel's). */
+		struct ep_endpoint l;
+		bool local_any = !ep_endpoint_from(&l, &c->local) || ep_endpoint_is_any(&l);
+		if (local_any && !ep_endpoint_is_any(&c->src_ep)) {
+			int b = bind_source(c);
+			if (b < 0)
+				return -1; /* the address cannot be bound: its errno */
+			c->reason = NULL; /* b > 0: bound meanwhile; go on */
+		}
 	}
 	return ep_call_connect(c, c->uaddr, c->ulen);
 }

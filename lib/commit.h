@@ -48,6 +48,11 @@ enum ep_try {
 enum ep_try ep_commit_try(struct ep_call *c, struct ep_occ *o, unsigned port,
                           int *rc);
 
+/* Put a fresh socket in place of C's (options, flags and fd number kept),
+ * in the state LOCAL describes (the wildcard, or the program's address):
+ * to move to another source address.  0, or -1 with errno. */
+int ep_commit_fresh_socket(struct ep_call *c, const struct sockaddr_storage *local);
+
 /* The kernel's own choice, within the range scanned where the kernel can be
  * told it (RANGE mode), else the namespace's.  Returns connect()'s result. */
 int ep_commit_kernel(struct ep_call *c);

@@ -67,8 +67,8 @@ void ep_occ_init(void)
 {
 	if (!ep_g.cfg.ok || ep_g.cfg.strategy == EP_STRAT_NATIVE)
 		return;
-	occ.low = ep_g.cfg.low;
-	occ.nports = (unsigned)ep_g.cfg.high - ep_g.cfg.low + 1;
+	occ.low = ep_g.cfg.span_low;
+	occ.nports = (unsigned)ep_g.cfg.span_high - ep_g.cfg.span_low + 1;
 	occ.nwords = (occ.nports + 63) / 64;
 	occ.slot_size = (sizeof(struct ep_slot) + occ.nwords * 12 + 63) & ~(size_t)63;
 	size_t hdr = (sizeof(struct shared_hdr) + 63) & ~(size_t)63;

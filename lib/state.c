@@ -141,7 +141,7 @@ static void setup(void)
 	shared = p == MAP_FAILED ? &private_fallback : p;
 	ep_g.alloc = &shared->alloc;
 	if (ep_g.cfg.ok)
-		ep_alloc_init(ep_g.alloc, ep_g.cfg.low, ep_g.cfg.high,
+		ep_alloc_init(ep_g.alloc, ep_g.cfg.span_low, ep_g.cfg.span_high,
 		              ep_g.cfg.strategy, &ep_g.cfg.reserved, key);
 	ep_occ_init();
 	ep_g.have_port_range = ep_commit_probe();

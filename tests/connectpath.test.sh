@@ -9,6 +9,11 @@
 #             share one table);
 #   reserved  EPHPORT_RESERVED holds even when every other port is taken
 #             (the kernel, which does not know it, never chooses instead);
+#   sources   EPHPORT_SOURCE lists several addresses: a connection moves to
+#             the next only when the previous one is full for the
+#             destination, so the capacity adds up (RANGE and BIND mode);
+#   rules     per-destination EPHPORT_RANGE rules: each destination gets
+#             its rule's ports;
 #   watch     while one thread blocks in connect(), another reads
 #             SO_REUSEADDR and IP_LOCAL_PORT_RANGE as the program set them
 #             (BIND and RANGE mode).
@@ -17,7 +22,7 @@
 # Usage: bash tests/connectpath.test.sh [CASE...]   (default: all cases)
 # Each case is reported as a case (tests/run.sh has the protocol).
 . "$(dirname "$0")/helpers/lib.sh"
-ALL_CASES="ownrange fork watch reserved"
+ALL_CASES="ownrange fork watch reserved sources rules"
 
 if [ -z "${CP_CASE:-}" ]; then
 	[ -n "$PY" ] || skip "python3 is needed for the clients"
@@ -186,7 +191,49 @@ case_reserved() {
 	say "15 ports held, 16 reserved, one usable ($last): source ports $ports; results $(cut -d' ' -f3 <<<"$e" | head -3 | paste -sd,)"
 }
 
+# src_counts OUTPUT: "ADDR:N ..." connects per source address, in order
+src_counts() { awk '$3 == "ok" {n[$4]++; if (!($4 in seen)) {seen[$4] = 1; o[++k] = $4}}
+	END {for (i = 1; i <= k; i++) printf "%s%s:%d", (i > 1 ? " " : ""), o[i], n[o[i]]}' <<<"$1"; }
+
+case_sources() {
+	sysctl -qw net.ipv4.ip_local_port_range="41000 41009" || skip "cannot set the range"
+	server 127.0.0.10:5000
+	local m e want="127.0.0.1:10 127.0.0.2:10 127.0.0.3:5"
+	for m in auto bind; do
+		e=$(eclient EPHPORT_COMMIT=$m EPHPORT_SOURCE=127.0.0.1-127.0.0.3 EPHPORT_LOG="$tmp/src-$m.jsonl" -- \
+			many 127.0.0.10 5000 25)
+		[ "$(src_counts "$e")" = "$want" ] ||
+			bad "$m: 25 connects over 3 sources of 10 ports each: $(src_counts "$e") (expected $want)"
+		grep -q ' EADDRNOTAVAIL\| ECONN' <<<"$e" && bad "$m: a connect failed: $(grep -v ' ok ' <<<"$e" | head -3 | tr '\n' ';')"
+		say "$m: 25 connects from 127.0.0.1-127.0.0.3, 10 ports: $(src_counts "$e")"
+	done
+	# All three full: the 31st connect is refused, as the kernel refuses.
+	e=$(eclient EPHPORT_SOURCE=127.0.0.1-127.0.0.3 -- many 127.0.0.10 5000 31)
+	[ "$(src_counts "$e")" = "127.0.0.1:10 127.0.0.2:10 127.0.0.3:10" ] || bad "31 connects: $(src_counts "$e")"
+	grep -q '^c 30 EADDRNOTAVAIL' <<<"$e" || bad "the 31st connect with every source full: $(grep '^c 30' <<<"$e")"
+	# Another destination starts again on the first source.
+	say "31 connects: $(src_counts "$e"), then $(grep '^c 30' <<<"$e" | cut -d' ' -f3)"
+}
+
+case_rules() {
+	sysctl -qw net.ipv4.ip_local_port_range="41000 41099" || skip "cannot set the range"
+	server 127.0.0.20:5000 127.0.0.21:5000 127.0.0.21:5001
+	local e r="127.0.0.20=41000-41004;127.0.0.21:5001=41010-41019;41050-41059"
+	e=$(eclient EPHPORT_RANGE="$r" EPHPORT_LOG="$tmp/rules.jsonl" -- many 127.0.0.20 5000 6)
+	local ports
+	ports=$(awk '$3 == "ok" {print $5}' <<<"$e" | sort -n | paste -sd,)
+	[ "$ports" = "41000,41001,41002,41003,41004" ] || bad "127.0.0.20 (rule 41000-41004): ports $ports"
+	grep -q '^c 5 EADDRNOTAVAIL' <<<"$e" || bad "127.0.0.20: the 6th connect: $(grep '^c 5' <<<"$e")"
+	e=$(eclient EPHPORT_RANGE="$r" -- many 127.0.0.21 5001 3)
+	awk '$3 == "ok" && ($5 < 41010 || $5 > 41019) {exit 1}' <<<"$e" || bad "127.0.0.21:5001 (rule 41010-41019): $(tr '\n' ';' <<<"$e")"
+	e=$(eclient EPHPORT_RANGE="$r" -- many 127.0.0.21 5000 3)
+	awk '$3 == "ok" && ($5 < 41050 || $5 > 41059) {exit 1}' <<<"$e" || bad "127.0.0.21:5000 (the default 41050-41059): $(tr '\n' ';' <<<"$e")"
+	say "rules $r: 127.0.0.20 got $ports then EADDRNOTAVAIL; 127.0.0.21:5001 and :5000 within their rules"
+}
+
 case $C in
+sources) case_sources ;;
+rules) case_rules ;;
 reserved) case_reserved ;;
 ownrange) case_ownrange ;;
 fork) case_fork ;;

@@ -11,6 +11,8 @@
 #   connpath_client.py fork HOST PORT WORKERS EACH
 #       WORKERS processes forked from this one each make EACH connects
 #       (held open) at the same moment; prints "ok N fail N distinct N".
+#   connpath_client.py many HOST PORT COUNT
+#       COUNT connects (held open); prints "c I RESULT SRC SPORT" each.
 #   connpath_client.py watch HOST PORT
 #       a blocking connect() to a destination that does not answer, while
 #       another thread reads SO_REUSEADDR and IP_LOCAL_PORT_RANGE on the
@@ -97,6 +99,17 @@ def fork(host, port, workers, each):
     print("ok %d fail %d distinct %d" % (len(ok), len(res) - len(ok), len(set(ok))))
 
 
+def many(host, port, count):
+    held = []
+    for i in range(count):
+        s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        e = s.connect_ex((host, port))
+        src, sport = s.getsockname()[:2] if e == 0 else ("-", 0)
+        print("c %d %s %s %d" % (i, name(e), src, sport))
+        held.append(s)
+    reset(held)
+
+
 def watch(host, port):
     # A listener whose accept queue is full: SYNs are dropped, so a
     # blocking connect() waits (the kernel retransmits after 1 s).
@@ -140,6 +153,8 @@ if cmd == "ownrange":
     ownrange(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]))
 elif cmd == "fork":
     fork(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
+elif cmd == "many":
+    many(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
 elif cmd == "watch":
     watch(sys.argv[2], int(sys.argv[3]))
 else:
