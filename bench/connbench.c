@@ -65,7 +65,7 @@
 #include <unistd.h>
 
 #define SERVER_PORT 7000
-#define MAX_SIDES 3
+#define MAX_SIDES 4
 #define MAX_DESTS 256
 
 static uint64_t now_ns(void)
@@ -412,7 +412,7 @@ static void library_probe(struct side_stats *st)
 
 static int worker_main(int argc, char **argv)
 {
-	if (argc != 10)
+	if (argc != 11)
 		usage_error("_worker: internal use (bench/run.sh starts it)");
 	struct wcfg c = {
 		.cmd = atoi(argv[2]), .rep = atoi(argv[3]), .dests = atoi(argv[4]),
@@ -420,6 +420,15 @@ static int worker_main(int argc, char **argv)
 		.normal_close = atoi(argv[8]) != 0,
 	};
 	int hold_base_other = atoi(argv[9]);
+	/* Room for every sample, touched now: the resident memory measured
+	 * from here on is the library's, not ours. */
+	capsamples = strtoull(argv[10], NULL, 10) + 16;
+	samples = malloc(capsamples * sizeof(*samples));
+	if (!samples)
+		die("out of memory");
+	/* Not zero: the compiler may turn malloc+memset(0) into calloc, which
+	 * touches nothing. */
+	memset(samples, 0x5a, capsamples * sizeof(*samples));
 	struct side_stats st;
 	memset(&st, 0, sizeof(st));
 	library_probe(&st);
@@ -833,14 +842,21 @@ static int start_holder(const struct rowcfg *r, int nsfd, int per_dest, uint64_t
 }
 
 struct side {
-	const char *name; /* "kernel", "auto", "bind" */
+	const char *name; /* "kernel"; "auto", "range", "bind"; "plain" (A/A) */
 	pid_t pid;
 	int cmd, rep;
 	struct side_stats ready, st;
 };
 
+/* Side I runs under the preload: every variant but the kernel and "plain"
+ * (a second plain worker: the noise floor of the ratios). */
+static bool side_preloaded(const struct side *s, int i)
+{
+	return i > 0 && strcmp(s->name, "plain") != 0;
+}
+
 static void start_worker(const struct rowcfg *r, struct side *s, int nsfd, bool eph,
-                         int fill_per_dest)
+                         int fill_per_dest, uint64_t expected)
 {
 	int c[2], p[2];
 	if (pipe(c) < 0 || pipe(p) < 0)
@@ -856,7 +872,7 @@ static void start_worker(const struct rowcfg *r, struct side *s, int nsfd, bool 
 			ephport_env(r, s->name);
 		else
 			clean_env();
-		char a[8][16];
+		char a[9][24];
 		snprintf(a[0], 16, "%d", c[0]);
 		snprintf(a[1], 16, "%d", p[1]);
 		snprintf(a[2], 16, "%d", r->dests);
@@ -865,8 +881,9 @@ static void start_worker(const struct rowcfg *r, struct side *s, int nsfd, bool 
 		snprintf(a[5], 16, "%d", r->distinct ? 1 : 0);
 		snprintf(a[6], 16, "%d", r->normal_close ? 1 : 0);
 		snprintf(a[7], 16, "%d", r->hold_other ? 1 : 0);
+		snprintf(a[8], 24, "%llu", (unsigned long long)expected);
 		execl(self_exe, self_exe, "_worker", a[0], a[1], a[2], a[3], a[4], a[5], a[6],
-		      a[7], (char *)NULL);
+		      a[7], a[8], (char *)NULL);
 		die("exec %s", self_exe);
 	}
 	close(c[0]);
@@ -903,6 +920,13 @@ static const char *fmt_t(char *buf, uint64_t ns)
 		snprintf(buf, 16, "%.0fms", us / 1000);
 	else
 		snprintf(buf, 16, "%.2fs", us / 1e6);
+	return buf;
+}
+
+/* A ratio in 6 columns. */
+static const char *fmt_r(char *buf, double x)
+{
+	snprintf(buf, 16, x < 10 ? "%.2f" : x < 100 ? "%.1f" : "%.0f", x);
 	return buf;
 }
 
@@ -951,7 +975,7 @@ static void verdict(const struct rowcfg *r, const struct side_stats *k,
 		MISS(" fail");
 	if (r->distinct && e->rss1 - e->rss0 > 1024)
 		MISS(" state");
-	if (!e->enabled)
+	if (e->preloaded && !e->enabled)
 		MISS(" DISABLED");
 #undef MISS
 	snprintf(out, len, "%s%s", m ? "MISS" : "ok", miss);
@@ -979,7 +1003,7 @@ static void default_label(const struct rowcfg *r, char *buf, size_t len)
 
 static void print_row(const struct rowcfg *r, struct side *sides, int nsides, double secs)
 {
-	char label[128], t[8][16], v[200];
+	char label[128], t[9][16], v[200];
 	if (r->label)
 		snprintf(label, sizeof(label), "%s", r->label);
 	else
@@ -988,14 +1012,14 @@ static void print_row(const struct rowcfg *r, struct side *sides, int nsides, do
 	for (int i = 1; i < nsides; i++) {
 		const struct side_stats *e = &sides[i].st;
 		verdict(r, k, e, v, sizeof(v));
-		printf("%-34.34s|%8s %8s %8s %7.1f %5llu |%-5s%8s %8s %8s %7.1f %5llu |%6.2f %6.2f %6.2f | %s\n",
+		printf("%-34.34s|%8s %8s %8s %7.1f %5llu |%-5s%8s %8s %8s %7.1f %5llu |%6s %6s %6s | %s\n",
 		       i == 1 ? label : "", fmt_t(t[0], k->p50), fmt_t(t[1], k->p99),
 		       fmt_t(t[2], k->max), cpu_per(k) / 1000, (unsigned long long)k->fail,
 		       sides[i].name, fmt_t(t[3], e->p50), fmt_t(t[4], e->p99), fmt_t(t[5], e->max),
 		       cpu_per(e) / 1000, (unsigned long long)e->fail,
-		       k->p50 ? (double)e->p50 / (double)k->p50 : 0,
-		       k->p99 ? (double)e->p99 / (double)k->p99 : 0,
-		       cpu_per(k) > 0 ? cpu_per(e) / cpu_per(k) : 0, v);
+		       fmt_r(t[6], k->p50 ? (double)e->p50 / (double)k->p50 : 0),
+		       fmt_r(t[7], k->p99 ? (double)e->p99 / (double)k->p99 : 0),
+		       fmt_r(t[8], cpu_per(k) > 0 ? cpu_per(e) / cpu_per(k) : 0), v);
 		if (r->tsv) {
 			FILE *f = fopen(r->tsv, "a");
 			if (f) {
@@ -1104,8 +1128,9 @@ static int row_main(int argc, char **argv)
 			r.nvariants = 0;
 			char *s = strdup(optarg), *save = NULL;
 			for (char *t = strtok_r(s, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-				if (strcmp(t, "auto") && strcmp(t, "range") && strcmp(t, "bind"))
-					usage_error("--commit \"%s\": expected a comma list of auto, range, bind", optarg);
+				if (strcmp(t, "auto") && strcmp(t, "range") && strcmp(t, "bind") &&
+				    strcmp(t, "plain"))
+					usage_error("--commit \"%s\": expected a comma list of auto, range, bind, plain", optarg);
 				if (r.nvariants == MAX_SIDES - 1)
 					usage_error("--commit \"%s\": at most %d variants", optarg, MAX_SIDES - 1);
 				r.variant[r.nvariants++] = t;
@@ -1245,18 +1270,20 @@ static int row_main(int argc, char **argv)
 	uint64_t t_scene = now_ns();
 
 	/* Workers, then churn (so that the fill of self holders is not raced). */
+	uint64_t per_turn = (uint64_t)r.batch * (uint64_t)r.procs;
+	uint64_t rounds = ((uint64_t)r.samples + per_turn - 1) / per_turn;
 	for (int i = 0; i < nsides && !failed; i++)
-		start_worker(&r, &sides[i], nsfd[r.holder == H_SELF ? i : 0], i > 0,
-		             r.holder == H_SELF ? per_dest : 0);
+		start_worker(&r, &sides[i], nsfd[r.holder == H_SELF ? i : 0], side_preloaded(&sides[i], i),
+		             r.holder == H_SELF ? per_dest : 0, rounds * per_turn);
 	for (int i = 0; i < nsides && !failed; i++) {
 		if (read_all(sides[i].rep, &sides[i].ready, sizeof(sides[i].ready),
 		             r.timeout * 1000) < 0) {
 			snprintf(why, sizeof(why), "the %s worker did not start within %d s",
 			         sides[i].name, r.timeout);
 			failed = 1;
-		} else if ((i > 0) != (sides[i].ready.preloaded != 0)) {
+		} else if (side_preloaded(&sides[i], i) != (sides[i].ready.preloaded != 0)) {
 			snprintf(why, sizeof(why), "the %s worker %s the library", sides[i].name,
-			         i > 0 ? "does not have" : "unexpectedly has");
+			         side_preloaded(&sides[i], i) ? "does not have" : "unexpectedly has");
 			failed = 1;
 		}
 	}
@@ -1275,8 +1302,6 @@ static int row_main(int argc, char **argv)
 	}
 
 	/* Rounds: each side a batch in turn, the order rotated every round. */
-	uint64_t per_turn = (uint64_t)r.batch * (uint64_t)r.procs;
-	uint64_t rounds = ((uint64_t)r.samples + per_turn - 1) / per_turn;
 	uint32_t batch = (uint32_t)r.batch;
 	uint64_t t_measure = now_ns(), budget_ns = (uint64_t)r.budget * 1000000000u;
 	bool cut = false;
@@ -1337,8 +1362,13 @@ static int row_main(int argc, char **argv)
 		printf("%-34s  stopped at the %d s budget: %llu of %d calls per side\n", "", r.budget,
 		       (unsigned long long)sides[0].st.n, r.samples);
 	/* What the scene was, for the record (stderr keeps the table clean). */
-	fprintf(stderr, "  [%s: scene %.1f s", sides[1].st.version[0] ? sides[1].st.version : "?",
-	        (double)(t_scene - t_start) / 1e9);
+	char label[128];
+	if (r.label)
+		snprintf(label, sizeof(label), "%s", r.label);
+	else
+		default_label(&r, label, sizeof(label));
+	fprintf(stderr, "%s: library %s, scene %.1f s", label,
+	        sides[1].st.version[0] ? sides[1].st.version : "?", (double)(t_scene - t_start) / 1e9);
 	if (hold.filled)
 		fprintf(stderr, ", holder %llu conns in %.1f s", (unsigned long long)hold.filled,
 		        (double)hold.fill_ns / 1e9);
@@ -1351,7 +1381,7 @@ static int row_main(int argc, char **argv)
 	if (r.churn)
 		fprintf(stderr, ", churn %llu ok %llu failed", (unsigned long long)churn_ok,
 		        (unsigned long long)churn_fail);
-	fprintf(stderr, ", %llu samples per side, total %.1f s]\n",
+	fprintf(stderr, ", %llu calls per side, total %.1f s\n",
 	        (unsigned long long)sides[0].st.n, (double)(t_end - t_start) / 1e9);
 	return 0;
 }
