@@ -10,7 +10,7 @@
 # directory.  Needs root (private network namespaces, sysctls).
 #
 # Environment:
-#   EPHPORT_BENCH_SAMPLES=N       calls per side per row (default 1000)
+#   EPHPORT_BENCH_SAMPLES=N       calls per side per row (default 2000)
 #   EPHPORT_BENCH_ROW_SECONDS=S   time budget of a row's measuring (default 20)
 #   EPHPORT_BENCH_QUICK=1         smoke run: fewer rows, fewer samples, short proxies
 #   EPHPORT_BENCH_BIND=1          also an ephport row with EPHPORT_COMMIT=bind
@@ -57,7 +57,7 @@ if want matrix; then
 	if ! unshare -n true 2>/dev/null; then
 		echo "skipped: cannot create a private network namespace (unshare -n needs root)"
 	else
-		S=${EPHPORT_BENCH_SAMPLES:-1000}
+		S=${EPHPORT_BENCH_SAMPLES:-2000}
 		budget=${EPHPORT_BENCH_ROW_SECONDS:-20}
 		[ "$quick" = 1 ] && { S=${EPHPORT_BENCH_SAMPLES:-200}; budget=${EPHPORT_BENCH_ROW_SECONDS:-5}; }
 		commit=auto
@@ -105,9 +105,11 @@ if want matrix; then
 			row --churn 200
 			row --holder plain --occ 60 --churn 200
 			row --holder plain --occ 90 --churn 200
+			row --holder self --occ 90 --churn 200
 			# A host with 100,000 other sockets (in another namespace).
 			row --host 100000
 			row --holder plain --occ 90 --host 100000
+			row --holder ephport --occ 90 --host 100000
 			row --dests 4 --holder plain --occ 60 --host 100000
 			# Production cases: a 1,000-port range entirely held for one
 			# destination, connects to another; 8 forked workers.
