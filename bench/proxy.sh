@@ -12,7 +12,8 @@
 #
 # EPHPORT_BENCH_PROXY_SECONDS (D, default 5), EPHPORT_BENCH_PROXY_ROUNDS (R,
 # default 2), EPHPORT_BENCH_QUICK=1 (D=2, R=1), EPHPORT_BENCH_PROXIES
-# ("nginx haproxy"), EPHPORT_BENCH_WRK ("-t2 -c64").
+# ("nginx haproxy"), EPHPORT_BENCH_WRK ("-t2 -c64"), EPHPORT_BENCH_PROXY_COMMIT
+# (EPHPORT_COMMIT of the ephport side, default auto).
 #
 # Each row: 2xx responses/s and the slowest request (wrk's latency max) per
 # side, non-2xx responses and socket errors (connect/read/write/timeout), the
@@ -40,6 +41,7 @@ if [ "${1:-}" = --one ]; then
 		rm -rf "$dir"
 	}
 	trap cleanup EXIT
+	trap 'exit 1' INT TERM HUP
 	for d in cbt pt ft ut st; do mkdir -p "$dir/$d"; done
 	temps="client_body_temp_path $dir/cbt; proxy_temp_path $dir/pt;
 	       fastcgi_temp_path $dir/ft; uwsgi_temp_path $dir/ut; scgi_temp_path $dir/st;"
@@ -108,7 +110,7 @@ if [ "${1:-}" = --one ]; then
 		cmd=(haproxy -f "$dir/proxy.cfg" -db)
 	fi
 	if [ "$side" = ephport ]; then
-		LD_PRELOAD=$lib EPHPORT_COMMIT=auto "${cmd[@]}" 2>>"$dir/proxy.err" &
+		LD_PRELOAD=$lib EPHPORT_COMMIT=${EPHPORT_BENCH_PROXY_COMMIT:-auto} "${cmd[@]}" 2>>"$dir/proxy.err" &
 	else
 		env -u LD_PRELOAD "${cmd[@]}" 2>>"$dir/proxy.err" &
 	fi
