@@ -10,13 +10,13 @@
 #
 #   bash bench/proxy.sh /ABS/PATH/libephport.so
 #
-# EPHPORT_BENCH_PROXY_SECONDS (D, default 5), EPHPORT_BENCH_PROXY_ROUNDS (R,
-# default 2), EPHPORT_BENCH_QUICK=1 (D=2, R=1), EPHPORT_BENCH_PROXIES
+# EPHPORT_BENCH_PROXY_SECONDS (D, default 4), EPHPORT_BENCH_PROXY_ROUNDS (R,
+# default 3), EPHPORT_BENCH_QUICK=1 (D=2, R=1), EPHPORT_BENCH_PROXIES
 # ("nginx haproxy"), EPHPORT_BENCH_WRK ("-t2 -c64"), EPHPORT_BENCH_PROXY_COMMIT
 # (EPHPORT_COMMIT of the ephport side, default auto).
 #
-# Each row: 2xx responses/s and the slowest request (wrk's latency max) per
-# side, non-2xx responses and socket errors (connect/read/write/timeout), the
+# Each row: 2xx responses/s, the slowest request (wrk's latency max, the
+# largest over the rounds) and the worst round's 99th percentile per side, non-2xx responses and socket errors (connect/read/write/timeout), the
 # ratios, and the verdict for the targets: ephport at least 95% of plain's
 # 2xx/s, slowest request at most twice plain's.
 #
@@ -150,10 +150,11 @@ if [ "${1:-}" = --one ]; then
 		/requests in/ { n = $1; d = $4; sub(/s,?$/, "", d) }
 		/^ +Latency / && !lat { max = us($4); lat = 1 }
 		/Non-2xx or 3xx responses:/ { bad = $NF }
+		/^ +99% / { p99 = us($2) }
 		/Socket errors:/ { gsub(/,/, ""); c = $4; r = $6; w = $8; t = $10 }
 		END {
 			if (n == "") { print "ERROR wrk printed no result"; exit }
-			printf "OK %d %.3f %d %.0f %d %d %d %d\n", n, d, bad + 0, max, c + 0, r + 0, w + 0, t + 0
+			printf "OK %d %.3f %d %.0f %d %d %d %d %.0f\n", n, d, bad + 0, max, c + 0, r + 0, w + 0, t + 0, p99
 		}' "$dir/wrk.out" >"$out"
 	exit 0
 fi
@@ -175,37 +176,38 @@ if ! unshare -n true 2>/dev/null; then
 	exit 0
 fi
 
-secs=${EPHPORT_BENCH_PROXY_SECONDS:-5}
-rounds=${EPHPORT_BENCH_PROXY_ROUNDS:-2}
+secs=${EPHPORT_BENCH_PROXY_SECONDS:-4}
+rounds=${EPHPORT_BENCH_PROXY_ROUNDS:-3}
 if [ "${EPHPORT_BENCH_QUICK:-0}" = 1 ]; then secs=2; rounds=1; fi
 proxies=${EPHPORT_BENCH_PROXIES:-nginx haproxy}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ephport-proxyb.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 
 echo "wrk ${EPHPORT_BENCH_WRK:--t2 -c64}, $rounds round(s) of ${secs} s per side, plain and ephport alternating; backend: nginx return 200"
-printf '%-22s | %9s %8s %6s %12s | %9s %8s %6s %12s | %6s %6s | %s\n' \
-	"proxy, upstream, range" "plain 2xx/s" "max ms" "non2xx" "errs c/r/w/t" \
-	"eph 2xx/s" "max ms" "non2xx" "errs c/r/w/t" "x 2xx" "x max" verdict
+printf '%-22s | %9s %7s %7s %6s %11s | %9s %7s %7s %6s %11s | %6s %6s | %s\n' \
+	"proxy, upstream, range" "plain 2xx/s" "p99 ms" "max ms" "non2xx" "err c/r/w/t" \
+	"eph 2xx/s" "p99 ms" "max ms" "non2xx" "err c/r/w/t" "x 2xx" "x max" verdict
 printf '%s\n' "$(printf '%.0s-' $(seq 150))"
 
 for proxy in $proxies; do
 	for ka in off on; do
 		for range in "32768 60999" "40000 40999"; do
 			nports=$(( ${range#* } - ${range% *} + 1 ))
-			declare -A n=() d=() bad=() mx=() errs=()
+			declare -A n=() d=() bad=() mx=() errs=() p99=()
 			err=
-			for side in plain ephport; do n[$side]=0; d[$side]=0; bad[$side]=0; mx[$side]=0; errs[$side]="0 0 0 0"; done
+			for side in plain ephport; do n[$side]=0; d[$side]=0; bad[$side]=0; mx[$side]=0; p99[$side]=0; errs[$side]="0 0 0 0"; done
 			for r in $(seq "$rounds"); do
 				if [ $((r % 2)) = 1 ]; then order="plain ephport"; else order="ephport plain"; fi
 				for side in $order; do
 					unshare -n bash "$here/proxy.sh" --one "$proxy" "$ka" "$range" "$side" "$secs" "$lib" "$tmp/res" \
 						>/dev/null 2>&1
-					read -r st a b c m e1 e2 e3 e4 <"$tmp/res" 2>/dev/null || st="ERROR no result"
+					read -r st a b c m e1 e2 e3 e4 q <"$tmp/res" 2>/dev/null || st="ERROR no result"
 					if [ "$st" != OK ]; then err="$side: $(cat "$tmp/res" 2>/dev/null)"; continue; fi
 					n[$side]=$(( ${n[$side]} + a ))
 					d[$side]=$(awk -v x="${d[$side]}" -v y="$b" 'BEGIN { print x + y }')
 					bad[$side]=$(( ${bad[$side]} + c ))
 					[ "$m" -gt "${mx[$side]}" ] && mx[$side]=$m
+					[ "$q" -gt "${p99[$side]}" ] && p99[$side]=$q
 					read -r o1 o2 o3 o4 <<<"${errs[$side]}"
 					errs[$side]="$((o1 + e1)) $((o2 + e2)) $((o3 + e3)) $((o4 + e4))"
 				done
@@ -218,7 +220,7 @@ for proxy in $proxies; do
 			awk -v l="$label" -v pn="${n[plain]}" -v pd="${d[plain]}" -v pb="${bad[plain]}" \
 			    -v pm="${mx[plain]}" -v pe="${errs[plain]}" -v en="${n[ephport]}" \
 			    -v ed="${d[ephport]}" -v eb="${bad[ephport]}" -v em="${mx[ephport]}" \
-			    -v ee="${errs[ephport]}" '
+			    -v ee="${errs[ephport]}" -v pq="${p99[plain]}" -v eq="${p99[ephport]}" '
 				function ms(u) { return u / 1000 }
 				function slash(s) { gsub(/ /, "/", s); return s }
 				BEGIN {
@@ -229,8 +231,8 @@ for proxy in $proxies; do
 					v = ""
 					if (r2 < 0.95) v = v " 2xx/s"
 					if (rm > 2) v = v " slowest"
-					printf "%-22s | %9.0f %8.1f %6d %12s | %9.0f %8.1f %6d %12s | %6.2f %6.2f | %s\n",
-						l, p2, ms(pm), pb, slash(pe), e2, ms(em), eb, slash(ee), r2, rm,
+					printf "%-22s | %9.0f %7.1f %7.1f %6d %11s | %9.0f %7.1f %7.1f %6d %11s | %6.2f %6.2f | %s\n",
+						l, p2, ms(pq), ms(pm), pb, slash(pe), e2, ms(eq), ms(em), eb, slash(ee), r2, rm,
 						v == "" ? "ok" : "MISS" v
 				}'
 		done
