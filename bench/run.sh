@@ -39,6 +39,10 @@ want() { case " $only " in *" $1 "*) return 0 ;; esac; return 1; }
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ephport-bench.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
+# Preload a copy: a rebuild of that tree during the run changes nothing here.
+origlib=$lib
+cp "$origlib" "$tmp/libephport.so" || exit 1
+lib=$tmp/libephport.so
 
 cb=$B/bench/connbench
 if [ ! -x "$cb" ] || [ "$cb" -ot bench/connbench.c ]; then
@@ -51,7 +55,7 @@ libtree=$(cd "$B/.." && git log -1 --format='%h %cd %s' --date=short 2>/dev/null
 cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
 echo "date:    $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "machine: $(nproc) cores ($cpu), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "library: $lib ($libtree)"
+echo "library: $origlib ($libtree), $(md5sum <"$lib" | cut -c1-12)"
 
 if want matrix; then
 	echo
