@@ -231,7 +231,7 @@ for proxy in $proxies; do
 					v = ""
 					if (r2 < 0.95) v = v " 2xx/s"
 					if (rm > 2) v = v " slowest"
-					printf "%-22s | %9.0f %7.1f %7.1f %6d %11s | %9.0f %7.1f %7.1f %6d %11s | %6.2f %6.2f | %s\n",
+					printf "%-22s | %9.0f %7.1f %7.1f %6d %11s | %9.0f %7.1f %7.1f %6d %11s | %6.3f %6.2f | %s\n",
 						l, p2, ms(pq), ms(pm), pb, slash(pe), e2, ms(eq), ms(em), eb, slash(ee), r2, rm,
 						v == "" ? "ok" : "MISS" v
 				}'

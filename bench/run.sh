@@ -130,7 +130,8 @@ if want matrix; then
 		echo "columns: p50/p99/max of connect() wall time, cpu = thread CPU per connect, fail = calls that failed;"
 		echo "x = ephport/kernel; verdict against the targets (bench/README.md): p50 at most 1/10 where the kernel's is"
 		echo "over 100 µs; p99 and cpu at most the kernel's (0% rows: 10% over, 20% with the log); max at most"
-		echo "the kernel's or 5 ms; no more failures than the kernel; resident growth over the destinations <= 1 MiB."
+		echo "the kernel's or 5 ms; no more failures than the kernel (+10% where it fails too); resident growth over"
+		echo "the distinct destinations at most 1 MiB."
 		if [ -s "$tmp/scene.log" ]; then
 			echo "scenes as built (holders' fill times, churn counts, samples):"
 			sed 's/^ *//' "$tmp/scene.log" | grep -v '^$' | sed 's/^/  /'
