@@ -55,7 +55,7 @@ libtree=$(cd "$B/.." && git log -1 --format='%h %cd %s' --date=short 2>/dev/null
 cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
 echo "date:    $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "machine: $(nproc) cores ($cpu), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "library: $origlib ($libtree), $(md5sum <"$lib" | cut -c1-12)"
+echo "library: $origlib, built $(date -r "$origlib" '+%Y-%m-%d %H:%M'), md5 $(md5sum <"$lib" | cut -c1-12); its tree: $libtree"
 
 if want matrix; then
 	echo
