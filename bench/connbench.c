@@ -1132,8 +1132,10 @@ static int row_main(int argc, char **argv)
 			r.close_set = true;
 			break;
 		case 'm': {
+			static char list[128];
 			r.nvariants = 0;
-			char *s = strdup(optarg), *save = NULL;
+			snprintf(list, sizeof(list), "%s", optarg);
+			char *s = list, *save = NULL;
 			for (char *t = strtok_r(s, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 				if (strcmp(t, "auto") && strcmp(t, "range") && strcmp(t, "bind") &&
 				    strcmp(t, "plain"))
@@ -1283,10 +1285,15 @@ static int row_main(int argc, char **argv)
 		start_worker(&r, &sides[i], nsfd[r.holder == H_SELF ? i : 0], side_preloaded(&sides[i], i),
 		             r.holder == H_SELF ? per_dest : 0, rounds * per_turn);
 	for (int i = 0; i < nsides && !failed; i++) {
-		if (read_all(sides[i].rep, &sides[i].ready, sizeof(sides[i].ready),
-		             r.timeout * 1000) < 0) {
+		int rc = read_all(sides[i].rep, &sides[i].ready, sizeof(sides[i].ready),
+		                  r.timeout * 1000);
+		if (rc == -1) {
 			snprintf(why, sizeof(why), "the %s worker did not start within %d s",
 			         sides[i].name, r.timeout);
+			failed = 1;
+		} else if (rc < 0) {
+			snprintf(why, sizeof(why), "the %s worker exited at start (its message is above)",
+			         sides[i].name);
 			failed = 1;
 		} else if (side_preloaded(&sides[i], i) != (sides[i].ready.preloaded != 0)) {
 			snprintf(why, sizeof(why), "the %s worker %s the library", sides[i].name,
@@ -1322,9 +1329,11 @@ static int row_main(int argc, char **argv)
 			char op = 'G', done;
 			write_all(s->cmd, &op, 1);
 			write_all(s->cmd, &batch, sizeof(batch));
-			if (read_all(s->rep, &done, 1, r.timeout * 1000) < 0) {
-				snprintf(why, sizeof(why), "the %s worker stalled for %d s", s->name,
-				         r.timeout);
+			int rc = read_all(s->rep, &done, 1, r.timeout * 1000);
+			if (rc < 0) {
+				snprintf(why, sizeof(why), rc == -1 ? "the %s worker stalled for %d s"
+				                                    : "the %s worker died (%d s limit)",
+				         s->name, r.timeout);
 				failed = 1;
 			}
 		}
