@@ -6,8 +6,8 @@
  * candidates in the kernel's order, skipping those the occupancy knowledge
  * says are taken, committing each until one is accepted.
  *
- * The work per call is bounded: once refused candidates have cost
- * EP_BUDGET_NS (and at least EP_ATTEMPTS_MIN were tried), or after
+ * The work per call is bounded: once refused candidates have cost the
+ * budget below (and at least EP_ATTEMPTS_MIN were tried), or after
  * EP_ATTEMPTS_MAX, or when every candidate is known to be taken, the
  * kernel's own choice takes over wherever it is a correct answer (it stays
  * inside the range):
@@ -32,12 +32,31 @@
 #include "sys.h"
 
 /* A refused candidate costs about 3 µs in RANGE mode (the kernel's own
- * check of one port), 1-10 µs in BIND mode.  A cold destination at high
- * occupancy thus learns about a hundred taken ports per call, at a cost
- * like the kernel's own scan of them, before the kernel takes over. */
-#define EP_BUDGET_NS 300000u
+ * check of one port), 1-10 µs in BIND mode.  The time a call may spend on
+ * refused candidates is half of what the kernel's own choice has cost this
+ * process lately (its fallbacks, averaged), within 50-300 µs: a call that
+ * ends in the kernel's choice costs at most about 1.5 times the kernel's
+ * own, and a cold destination at high occupancy learns tens to a hundred
+ * taken ports per call meanwhile. */
+#define EP_BUDGET_MIN_NS 50000u
+#define EP_BUDGET_MAX_NS 300000u
 #define EP_ATTEMPTS_MIN 16
 #define EP_ATTEMPTS_MAX 1024
+
+static _Atomic uint64_t kernel_avg_ns = EP_BUDGET_MAX_NS;
+
+static uint64_t budget_ns(void)
+{
+	uint64_t b = atomic_load_explicit(&kernel_avg_ns, memory_order_relaxed) / 2;
+	return b < EP_BUDGET_MIN_NS ? EP_BUDGET_MIN_NS : b > EP_BUDGET_MAX_NS ? EP_BUDGET_MAX_NS : b;
+}
+
+/* The kernel's own choice took NS (an average over the last 8 or so). */
+static void kernel_cost(uint64_t ns)
+{
+	uint64_t avg = atomic_load_explicit(&kernel_avg_ns, memory_order_relaxed);
+	atomic_store_explicit(&kernel_avg_ns, avg - avg / 8 + ns / 8, memory_order_relaxed);
+}
 
 /* The program's own address (bound with IP_BIND_ADDRESS_NO_PORT): the one
  * source, as with the kernel.  Returns false for the wildcard. */
@@ -204,7 +223,7 @@ static int choose_port(struct ep_call *c, struct ep_occ *occ, bool next)
 		case EP_TRY_REFUSED:
 			c->rec.collisions++;
 			if (c->can_fallback && ++attempts >= EP_ATTEMPTS_MIN &&
-			    (attempts >= EP_ATTEMPTS_MAX || ep_now_ns() - c->t0 >= EP_BUDGET_NS)) {
+			    (attempts >= EP_ATTEMPTS_MAX || ep_now_ns() - c->t0 >= budget_ns())) {
 				ep_scan_release(ep_g.alloc, &scan);
 				goto kernel;
 			}
@@ -224,6 +243,8 @@ static int choose_port(struct ep_call *c, struct ep_occ *occ, bool next)
 kernel:
 	rc = ep_commit_kernel(c);
 	err = rc < 0 ? errno : 0;
+	if (err != EINTR)
+		kernel_cost(c->rec.connect_ns);
 	if (next && rc < 0 && err == EADDRNOTAVAIL)
 		return EP_FULL; /* the kernel, too, finds this source full */
 	ep_commit_finish(c, connect_started(rc, err), occ);

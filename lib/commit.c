@@ -518,6 +518,10 @@ void ep_commit_finish(struct ep_call *c, bool connected, struct ep_occ *o)
 			e->occ_port = (uint16_t)port;
 			e->occ_bound = c->how == EP_HOW_BIND && c->bound;
 			e->occ_tag = o->tag;
+			e->occ_tw_reuse = ep_g.cfg.tw_reuse == 1 ||
+			                  (ep_g.cfg.tw_reuse == 2 &&
+			                   (ep_endpoint_is_loopback(&c->dst_ep) ||
+			                    ep_endpoint_is_loopback(&c->src_ep)));
 			remember_pre_address(c, e);
 		}
 		ep_fd_unlock(e);

@@ -32,6 +32,7 @@ struct ep_fdent {
 	uint32_t range_user;   /* the program's own IP_LOCAL_PORT_RANGE */
 	uint16_t occ_port;     /* port ephport connected this socket from */
 	bool occ_bound;        /* ... committed by bind (cannot be released) */
+	bool occ_tw_reuse;     /* ... its TIME_WAIT is one the kernel reuses */
 	uint64_t occ_tag;      /* its destination's occupancy tag */
 	uint8_t n_epoll;       /* epoll registrations below (EP_EPOLL_MAX+1: too many) */
 	struct ep_epoll_reg {

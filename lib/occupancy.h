@@ -17,12 +17,15 @@
  *              mode)                              -> ep_occ_refused()
  *     TAKEN    this process (or a forked sibling) connected from a port
  *                                                 -> ep_occ_taken()
- *     RELEASED that socket was closed without entering TIME_WAIT
- *                                                 -> ep_occ_on_close()
+ *     RELEASED that socket was closed without entering TIME_WAIT, or
+ *              into a TIME_WAIT the kernel reuses (tcp_tw_reuse 1, or 2
+ *              on loopback: reusable a second later, and the scan's
+ *              order comes back to a port later than that at any pace
+ *              where it matters)              -> ep_occ_released()
  *   consulted: ep_occ_blocked(), word by word, by the scan (portalloc.h's
  *     ep_scan_next_unblocked()), at the start of every chosen connect;
  *   invalidated:
- *     - a word expires EP_OCC_TTL_MS after it was started (the first bit
+ *     - a word expires EP_OCC_TTL_MS (20 s) after it was started (the first bit
  *       learned into an expired word starts it again).  Other processes'
  *       sockets come and go unseen: this bounds how long a port freed
  *       behind our back stays skipped, and how much can ever be relearned
@@ -49,7 +52,7 @@
 
 #define EP_OCC_SLOTS 256      /* destinations remembered */
 #define EP_OCC_WAYS 4         /* slots a destination may live in */
-#define EP_OCC_TTL_MS 5000u   /* how long a learned word is believed */
+#define EP_OCC_TTL_MS 20000u  /* how long a learned word is believed */
 
 struct ep_slot;
 

@@ -191,6 +191,7 @@ static void release_on_close(int fd)
 	 * this very port. */
 	unsigned port = e->occ_port;
 	uint64_t tag = e->occ_tag;
+	bool tw_reuse = e->occ_tw_reuse;
 	if (!port || !ep_occ_known(tag, port) || !ep_fd_matches(e, fd)) {
 		ep_fd_unlock(e);
 		return;
@@ -211,7 +212,10 @@ static void release_on_close(int fd)
 		case TCP_FIN_WAIT2:
 		case TCP_CLOSING:
 		case TCP_TIME_WAIT:
-			free_now = abortive;
+			/* A TIME_WAIT the kernel reuses after a second is as
+			 * good as free to the scan, which comes back to this
+			 * port only much later. */
+			free_now = abortive || tw_reuse;
 			break;
 		default: /* SYN_SENT, CLOSE_WAIT, LAST_ACK, CLOSE */
 			free_now = true;
