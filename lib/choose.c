@@ -174,7 +174,7 @@ static int choose_port(struct ep_call *c, struct ep_occ *occ, bool next)
 	}
 
 	uint64_t offset = port_offset(c);
-	uint32_t rnd = ep_random32();
+	uint32_t rnd = ep_g.cfg.strategy == EP_STRAT_RANDOM ? ep_random32() : 0;
 	unsigned attempts = 0, skipped_all = 0;
 	bool brute = false;
 	ep_scan_begin_reserve(&scan, ep_g.alloc, c->low, c->high, c->parity, offset, rnd);

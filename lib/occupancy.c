@@ -176,10 +176,16 @@ void ep_occ_begin(struct ep_occ *o, const struct ep_endpoint *src,
 {
 	o->slot = NULL;
 	o->tag = 0;
+	o->src = src;
+	o->dst = dst;
 	if (!occ.hdr)
 		return;
-	o->tag = key_tag(src, dst);
 	o->now_ms = now_ms();
+	/* No destination has knowledge yet (low occupancy everywhere): the
+	 * tag is computed only if a refusal needs a slot. */
+	if (!atomic_load_explicit(&occ.hdr->any, memory_order_relaxed))
+		return;
+	o->tag = key_tag(src, dst);
 	o->slot = find(o->tag);
 	if (o->slot && atomic_load_explicit(&o->slot->used_ms, memory_order_relaxed) != o->now_ms)
 		atomic_store_explicit(&o->slot->used_ms, o->now_ms, memory_order_relaxed);
@@ -228,6 +234,8 @@ void ep_occ_refused(struct ep_occ *o, unsigned port)
 	if (!occ.hdr || !in_range(port))
 		return;
 	atomic_fetch_add_explicit(&occ.hdr->refused, 1, memory_order_relaxed);
+	if (!o->tag)
+		o->tag = key_tag(o->src, o->dst);
 	if (!o->slot || atomic_load_explicit(&o->slot->tag, memory_order_relaxed) != o->tag)
 		o->slot = claim(o->tag, o->now_ms);
 	if (o->slot)

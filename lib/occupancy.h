@@ -58,7 +58,8 @@ struct ep_slot;
 
 /* The knowledge of one connect: its destination's slot, if any. */
 struct ep_occ {
-	uint64_t tag;         /* the destination key's hash; never 0 */
+	uint64_t tag;         /* the destination key's hash; 0 until needed */
+	const struct ep_endpoint *src, *dst;
 	struct ep_slot *slot; /* NULL until the destination has knowledge */
 	uint32_t now_ms;
 };

@@ -52,16 +52,27 @@ uint64_t ep_port_offset(const uint8_t key[EP_SIPHASH_KEY_LEN], int family,
 	return ep_siphash24(key, buf, 16);
 }
 
-uint32_t ep_perturb_get(const struct ep_alloc *a, uint32_t index)
+/* The kernel fills its table with random bytes once; we derive the same
+ * kind of per-slot random base from the key on demand. */
+static uint32_t perturb_base(const struct ep_alloc *a, uint32_t index)
 {
-	/* The kernel fills its table with random bytes once; we derive the
-	 * same kind of per-slot random base from the key on demand. */
 	uint8_t msg[8] = {'p', 'e', 'r', 't', 0, 0, 0, 0};
 	put_le32(msg + 4, index);
-	uint32_t base = (uint32_t)ep_siphash24(a->key, msg, sizeof(msg));
-	return base + atomic_load_explicit(&a->perturb[index & (EP_PERTURB_SIZE - 1)],
-	                                   memory_order_relaxed);
+	return (uint32_t)ep_siphash24(a->key, msg, sizeof(msg));
 }
+
+uint32_t ep_perturb_get(const struct ep_alloc *a, uint32_t index)
+{
+	return perturb_base(a, index) +
+	       atomic_load_explicit(&a->perturb[index & (EP_PERTURB_SIZE - 1)],
+	                            memory_order_relaxed);
+}
+
+/* ep_scan_begin_in() with the perturbation entry's value given (the
+ * reserving scan has it already), or read (-1). */
+static void scan_init(struct ep_scan *s, const struct ep_alloc *a, unsigned low,
+                      unsigned high, bool parity, uint64_t port_offset, uint32_t rnd,
+                      int64_t perturb);
 
 void ep_scan_begin(struct ep_scan *s, const struct ep_alloc *a,
                    uint64_t port_offset, uint32_t rnd)
@@ -73,24 +84,21 @@ void ep_scan_begin_reserve(struct ep_scan *s, struct ep_alloc *a, unsigned low,
                            unsigned high, bool parity, uint64_t port_offset,
                            uint32_t rnd)
 {
-	ep_scan_begin_in(s, a, low, high, parity, port_offset, rnd);
-	if (a->strategy != EP_STRAT_KERNEL || s->done)
+	if (a->strategy != EP_STRAT_KERNEL) {
+		ep_scan_begin_in(s, a, low, high, parity, port_offset, rnd);
 		return;
+	}
 	/* Read the entry and move it on by one step in one atomic step: a
 	 * concurrent caller (another thread, a forked sibling) starts one
 	 * candidate further on instead of racing for the same port.  The
 	 * commit adds the rest of the kernel's increment; a scan that commits
 	 * nothing gives the step back. */
-	uint32_t base = ep_perturb_get(a, s->index) -
-	                atomic_load_explicit(&a->perturb[s->index], memory_order_relaxed);
-	uint32_t cur = atomic_fetch_add_explicit(&a->perturb[s->index], s->step,
-	                                         memory_order_relaxed);
-	s->offset = base + cur + (uint32_t)(port_offset >> 32);
-	s->offset %= s->remaining;
-	if (s->step == 2)
-		s->offset &= ~1u;
-	s->port = s->low + s->offset;
-	s->reserved = true;
+	uint32_t index = (uint32_t)port_offset & (EP_PERTURB_SIZE - 1);
+	uint32_t step = parity ? 2 : 1;
+	uint32_t cur = atomic_fetch_add_explicit(&a->perturb[index], step, memory_order_relaxed);
+	scan_init(s, a, low, high, parity, port_offset, rnd,
+	          (int64_t)(uint32_t)(perturb_base(a, index) + cur));
+	s->reserved = !s->done;
 }
 
 void ep_scan_release(struct ep_alloc *a, struct ep_scan *s)
@@ -103,6 +111,13 @@ void ep_scan_release(struct ep_alloc *a, struct ep_scan *s)
 void ep_scan_begin_in(struct ep_scan *s, const struct ep_alloc *a,
                       unsigned low, unsigned high, bool parity,
                       uint64_t port_offset, uint32_t rnd)
+{
+	scan_init(s, a, low, high, parity, port_offset, rnd, -1);
+}
+
+static void scan_init(struct ep_scan *s, const struct ep_alloc *a, unsigned low,
+                      unsigned high, bool parity, uint64_t port_offset, uint32_t rnd,
+                      int64_t perturb)
 {
 	memset(s, 0, sizeof(*s));
 	s->a = a;
@@ -123,7 +138,8 @@ void ep_scan_begin_in(struct ep_scan *s, const struct ep_alloc *a,
 		if (parity && s->remaining > 1)
 			s->remaining &= ~1u;
 		s->index = (uint32_t)port_offset & (EP_PERTURB_SIZE - 1);
-		s->offset = ep_perturb_get(a, s->index) + (uint32_t)(port_offset >> 32);
+		s->offset = (perturb >= 0 ? (uint32_t)perturb : ep_perturb_get(a, s->index)) +
+		            (uint32_t)(port_offset >> 32);
 		s->offset %= s->remaining;
 		if (parity)
 			s->offset &= ~1u;
