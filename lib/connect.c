@@ -14,6 +14,7 @@
 
 #include "call.h"
 #include "logwriter.h"
+#include "outcome.h"
 #include "real.h"
 #include "state.h"
 #include "sys.h"
@@ -103,8 +104,10 @@ int ep_connect(int fd, const struct sockaddr *addr, socklen_t len)
 		rc = ep_choose_and_connect(&c);
 	}
 	int err = rc < 0 ? errno : 0;
-	if (logging)
+	if (logging) {
+		ep_outcome_after_call(&c, rc, err);
 		finish_record(&c, err);
+	}
 	errno = rc < 0 ? err : saved;
 	return rc;
 }

@@ -95,6 +95,8 @@ void ep_fd_reset(struct ep_fdent *e, uint64_t cookie, int domain, int type,
 	e->opts_len = 0;
 	e->range_forced = false;
 	e->range_user = 0;
+	e->pend = false;
+	e->conn_seq = 0;
 	e->occ_port = 0;
 	e->occ_bound = false;
 	e->occ_tag = 0;

@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 /* Bytes of recorded setsockopt() calls per socket. */
@@ -40,6 +41,16 @@ struct ep_fdent {
 		uint32_t events;
 		uint64_t data;
 	} epoll[2];
+	/* The connection in flight: a non-blocking connect() whose outcome the
+	 * program has not learned yet (outcome.h). */
+	bool pend;
+	uint32_t conn_seq;     /* connections started on this socket */
+	uint64_t pend_t0;      /* monotonic ns at its call's start */
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} pend_dst;            /* its destination */
 	bool pre_bound;        /* the program had bound an address (port 0) */
 	uint8_t pre_addr[16];  /* ... this one (4 bytes for AF_INET) */
 	uint8_t opts[EP_OPTLOG_LEN]; /* {u16 level, u16 name, u16 len, value}* */

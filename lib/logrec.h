@@ -1,5 +1,9 @@
-/* One log record (schema "v":1 of the contract) and its JSON encoding.
- * The encoder is pure and async-signal-safe: no stdio, no allocation. */
+/* One log record (schema "v":2) and its JSON encoding.  Two kinds, told
+ * apart by "ev": "connect", one per connect() call (schema 1's record, plus
+ * the keys below), and "outcome", one per connection whose result became
+ * known to the program after the call (a non-blocking connect), tied to its
+ * call by "conn".  The encoder is pure and async-signal-safe: no stdio, no
+ * allocation. */
 #ifndef EP_LOGREC_H
 #define EP_LOGREC_H
 
@@ -10,8 +14,28 @@
 #include <time.h>
 
 #define EP_REC_MAX 1024 /* bytes; a record always fits */
+#define EP_SCHEMA 2
+
+enum ep_rec_kind { EP_REC_CONNECT = 0, EP_REC_OUTCOME };
+
+/* What the kernel knows of a handshake (TCP_INFO). */
+struct ep_tcpfacts {
+	bool known;
+	unsigned syn_retrans;   /* SYNs sent again (tcpi_total_retrans before the
+	                           connection is established) */
+	unsigned rtt_us;        /* the RTT the kernel measured; 0: none yet */
+};
 
 struct ep_record {
+	enum ep_rec_kind kind;
+	uint64_t conn_cookie;   /* the socket's SO_COOKIE; 0: no "conn" */
+	unsigned conn_seq;      /* the connection's number on that socket */
+	struct ep_tcpfacts tcp;
+	/* outcome records */
+	const char *via;        /* how it was learned: so_error, connect, close */
+	uint64_t outcome_ns;    /* from the call's start to then */
+	const char *outcome;    /* "abandoned" (closed before the handshake
+	                           ended), or NULL: the result says it */
 	struct timespec ts;     /* call start, CLOCK_REALTIME */
 	int pid, tid;
 	const char *comm;

@@ -19,8 +19,11 @@
 #include <unistd.h>
 
 static atomic_int log_fd = -1;
-/* LOST: the fd was taken from us behind our back; reopen at the next write. */
+/* LOST: the fd was taken from us behind our back; reopen at the next write.
+ * DEFERRED: not opened yet: a file target is opened by the first record, so
+ * a process that never connects never holds the fd (nor makes the file). */
 #define LOST (-2)
+#define DEFERRED (-3)
 static bool private_fd;      /* a file we opened (not stderr / fd:N) */
 static const char *log_path; /* points into the static config */
 static _Atomic uint64_t log_dev, log_ino;
@@ -82,12 +85,7 @@ void ep_log_open(const struct ep_config *c)
 	case EP_LOG_PATH:
 		log_path = c->log_path;
 		private_fd = true;
-		int fd = open_path();
-		if (fd < 0) {
-			say("ephport: EPHPORT_LOG=\"", log_path, "\": cannot open the log file; connections go on without a log");
-			private_fd = false;
-		}
-		atomic_store(&log_fd, fd);
+		atomic_store(&log_fd, DEFERRED);
 		break;
 	default:
 		break;
@@ -98,7 +96,7 @@ void ep_log_open(const struct ep_config *c)
 bool ep_log_enabled(void)
 {
 	int fd = atomic_load_explicit(&log_fd, memory_order_relaxed);
-	return fd >= 0 || fd == LOST;
+	return fd >= 0 || fd == LOST || fd == DEFERRED;
 }
 
 bool ep_log_is_private_fd(int fd)
@@ -151,12 +149,19 @@ static bool still_ours(int fd)
 void ep_log_write(const char *buf, size_t len)
 {
 	int fd = atomic_load_explicit(&log_fd, memory_order_acquire);
-	if (fd < 0 && fd != LOST)
+	if (fd < 0 && fd != LOST && fd != DEFERRED)
 		return;
 	int saved = errno;
-	if (private_fd && (fd == LOST || !still_ours(fd))) {
-		/* The number is no longer ours: never close or write it. */
+	if (private_fd && (fd == LOST || fd == DEFERRED || !still_ours(fd))) {
+		/* Not opened yet, or the number is no longer ours: never close
+		 * or write it. */
 		int fresh = open_path();
+		if (fresh < 0 && fd == DEFERRED) {
+			if (atomic_compare_exchange_strong(&log_fd, &fd, -1))
+				say("ephport: EPHPORT_LOG=\"", log_path,
+				    "\": cannot open the log file; connections go on without a log");
+			goto out;
+		}
 		if (!atomic_compare_exchange_strong(&log_fd, &fd, fresh)) {
 			if (fresh >= 0)
 				syscall(SYS_close, fresh);

@@ -20,6 +20,7 @@
 #include "fdtable.h"
 #include "logwriter.h"
 #include "occupancy.h"
+#include "outcome.h"
 #include "real.h"
 #include "state.h"
 #include "sys.h"
@@ -122,6 +123,13 @@ EXPORT(setsockopt, ep_w_setsockopt);
 int ep_w_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
 	int rc = ep_real()->getsockopt(fd, level, name, val, len);
+	if (rc == 0 && level == SOL_SOCKET && name == SO_ERROR && val && len &&
+	    *len >= sizeof(int)) {
+		int saved = errno;
+		ep_outcome_so_error(fd, *(int *)val);
+		errno = saved;
+		return rc;
+	}
 	bool reuse = level == SOL_SOCKET && name == SO_REUSEADDR;
 	bool range = level == IPPROTO_IP && name == IP_LOCAL_PORT_RANGE;
 	if (rc != 0 || !(reuse || range) || !val || !len)
@@ -227,6 +235,9 @@ int ep_w_close(int fd)
 {
 	if (ep_log_is_private_fd(fd))
 		return ebadf(); /* without ephport this fd would not exist */
+	int saved = errno;
+	ep_outcome_close(fd);
+	errno = saved;
 	release_on_close(fd);
 	ep_fd_forget(fd);
 	ep_epoll_forget(fd);
