@@ -16,6 +16,7 @@
 #include "logwriter.h"
 #include "outcome.h"
 #include "real.h"
+#include "sockdiag.h"
 #include "state.h"
 #include "sys.h"
 
@@ -26,7 +27,10 @@ int ep_call_connect(struct ep_call *c, const struct sockaddr *addr, socklen_t le
 	int err = errno;
 	uint64_t t2 = ep_now_ns();
 	/* The last real connect() is the kernel's part of the call; what came
-	 * before it (choosing, refused candidates) is ephport's. */
+	 * before it (choosing, refused candidates) is ephport's.  Every real
+	 * connect() but the last was a candidate the kernel refused. */
+	if (c->rec.real_connects++)
+		c->rec.refused_ns += c->rec.connect_ns;
 	c->rec.connect_ns = t2 - t1;
 	c->rec.select_ns = t1 - c->t0;
 	errno = err;
@@ -81,6 +85,7 @@ int ep_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	c.ulen = len;
 	clock_gettime(CLOCK_REALTIME, &c.rec.ts);
 	c.t0 = ep_now_ns();
+	uint64_t diag0 = ep_diag_time_ns();
 
 	if (!ep_classify(&c)) {
 		errno = saved;
@@ -105,6 +110,7 @@ int ep_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	}
 	int err = rc < 0 ? errno : 0;
 	if (logging) {
+		c.rec.lookup_ns = ep_diag_time_ns() - diag0;
 		ep_outcome_after_call(&c, rc, err);
 		finish_record(&c, err);
 	}

@@ -96,6 +96,7 @@ void ep_fd_reset(struct ep_fdent *e, uint64_t cookie, int domain, int type,
 	e->range_forced = false;
 	e->range_user = 0;
 	e->pend = false;
+	e->pend_shared = false;
 	e->conn_seq = 0;
 	e->occ_port = 0;
 	e->occ_bound = false;
@@ -132,6 +133,9 @@ void ep_fd_copy(int oldfd, int newfd)
 		memcpy((char *)dst + sizeof(dst->busy), (char *)src + sizeof(src->busy),
 		       sizeof(*dst) - sizeof(dst->busy));
 		dst->n_epoll = 0; /* epoll registers (file, fd) pairs */
+		/* Both fds now name the socket whose connect may be in
+		 * flight: closing one of them ends nothing (outcome.h). */
+		src->pend_shared = dst->pend_shared = src->pend;
 		ep_fd_unlock(dst);
 	}
 	ep_fd_unlock(src);

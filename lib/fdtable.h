@@ -44,6 +44,8 @@ struct ep_fdent {
 	/* The connection in flight: a non-blocking connect() whose outcome the
 	 * program has not learned yet (outcome.h). */
 	bool pend;
+	bool pend_shared;      /* ... and another fd was dup()ed from this one */
+	int pend_pid;          /* the process that started it */
 	uint32_t conn_seq;     /* connections started on this socket */
 	uint64_t pend_t0;      /* monotonic ns at its call's start */
 	union {

@@ -181,10 +181,23 @@ static void put_tcp(struct out *o, const struct ep_tcpfacts *t)
 {
 	if (!t->known)
 		return;
-	key(o, "syn_retrans");
-	put_u64(o, t->syn_retrans);
-	key(o, "rtt_us");
-	put_u64(o, t->rtt_us);
+	if (t->syn_known) {
+		key(o, "syn_retrans");
+		put_u64(o, t->syn_retrans);
+	}
+	if (t->rtt_us) {
+		key(o, "rtt_us");
+		put_u64(o, t->rtt_us);
+	}
+}
+
+static void put_end(struct out *o, const char *result, int err)
+{
+	key(o, "result");
+	put_str(o, result);
+	key(o, "errno");
+	put_i64(o, err);
+	put(o, "}", 1);
 }
 
 size_t ep_record_format(const struct ep_record *r, char *buf, size_t cap)
@@ -192,9 +205,8 @@ size_t ep_record_format(const struct ep_record *r, char *buf, size_t cap)
 	struct out o = {buf, 0, cap - 1}; /* room for the newline */
 	char tmp[16];
 
-	puts_(&o, "{\"v\":2,\"ev\":");
-	puts_(&o, r->kind == EP_REC_OUTCOME ? "\"outcome\"" : "\"connect\"");
-	puts_(&o, ",\"ts\":");
+	puts_(&o, r->kind == EP_REC_OUTCOME ? "{\"v\":2,\"ev\":\"outcome\",\"ts\":"
+	                                    : "{\"v\":2,\"ev\":\"connect\",\"ts\":");
 	put_i64(&o, r->ts.tv_sec);
 	put(&o, ".", 1);
 	/* microseconds, zero-padded to 6 digits */
@@ -225,11 +237,7 @@ size_t ep_record_format(const struct ep_record *r, char *buf, size_t cap)
 		key(&o, "outcome_ns");
 		put_u64(&o, r->outcome_ns);
 		put_tcp(&o, &r->tcp);
-		key(&o, "result");
-		put_str(&o, r->outcome ? r->outcome : ep_errno_name(r->err, tmp));
-		key(&o, "errno");
-		put_i64(&o, r->err);
-		put(&o, "}", 1);
+		put_end(&o, r->outcome ? r->outcome : ep_errno_name(r->err, tmp), r->err);
 		buf[o.len++] = '\n';
 		return o.len;
 	}
@@ -247,6 +255,10 @@ size_t ep_record_format(const struct ep_record *r, char *buf, size_t cap)
 		key(&o, "commit");
 		put_str(&o, r->commit);
 	}
+	if (r->again) {
+		key(&o, "again");
+		puts_(&o, "true");
+	}
 	key(&o, "blocking");
 	puts_(&o, r->blocking ? "true" : "false");
 	key(&o, "tries");
@@ -255,16 +267,16 @@ size_t ep_record_format(const struct ep_record *r, char *buf, size_t cap)
 	put_u64(&o, r->collisions);
 	key(&o, "select_ns");
 	put_u64(&o, r->select_ns);
+	key(&o, "refused_ns");
+	put_u64(&o, r->refused_ns);
+	key(&o, "lookup_ns");
+	put_u64(&o, r->lookup_ns);
 	key(&o, "connect_ns");
 	put_u64(&o, r->connect_ns);
 	key(&o, "total_ns");
 	put_u64(&o, r->total_ns);
 	put_tcp(&o, &r->tcp);
-	key(&o, "result");
-	put_str(&o, ep_errno_name(r->err, tmp));
-	key(&o, "errno");
-	put_i64(&o, r->err);
-	put(&o, "}", 1);
+	put_end(&o, ep_errno_name(r->err, tmp), r->err);
 	buf[o.len++] = '\n';
 	return o.len;
 }

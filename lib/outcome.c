@@ -4,27 +4,17 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "endpoint.h"
 #include "logwriter.h"
+#include "sockdiag.h"
 #include "state.h"
 #include "sys.h"
-
-void ep_tcp_facts(int fd, struct ep_tcpfacts *t)
-{
-	struct tcp_info ti;
-	socklen_t len = sizeof(ti);
-	memset(t, 0, sizeof(*t));
-	if (syscall(SYS_getsockopt, fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
-		return;
-	t->known = true;
-	/* Before any data, every retransmission is of the SYN. */
-	t->syn_retrans = ti.tcpi_total_retrans;
-	t->rtt_us = ti.tcpi_rtt;
-}
 
 /* What the entry held of the connection in flight. */
 struct flight {
@@ -32,6 +22,7 @@ struct flight {
 	uint32_t seq;
 	uint64_t t0;
 	int domain;
+	bool shared;           /* the socket may have other fds (dup, fork) */
 	struct sockaddr_storage dst;
 };
 
@@ -41,14 +32,46 @@ static void take(struct ep_fdent *e, struct flight *f)
 	f->seq = e->conn_seq;
 	f->t0 = e->pend_t0;
 	f->domain = e->domain;
+	f->shared = e->pend_shared || e->pend_pid != ep_pid();
 	memset(&f->dst, 0, sizeof(f->dst));
 	memcpy(&f->dst, &e->pend_dst, sizeof(e->pend_dst));
 	e->pend = false;
+	e->pend_shared = false;
 }
 
-static void emit(int fd, const struct flight *f, int err, const char *via,
+/* Outcomes of shared sockets already written by this process: another fd
+ * of the same socket must not write the connection's outcome again.  A
+ * small ring is enough: sharing a socket whose connect is in flight is
+ * rare, and an entry is needed only until the other fds are closed. */
+#define DONE_RING 32
+static _Atomic uint64_t done_ring[DONE_RING];
+static atomic_uint done_next;
+
+static uint64_t done_key(uint64_t cookie, uint32_t seq)
+{
+	return (cookie * 0x9e3779b97f4a7c15ull) ^ seq ^ 1; /* never 0 for cookie 0 */
+}
+
+/* First time for this connection?  Remembers it. */
+static bool first_outcome(const struct flight *f)
+{
+	if (!f->shared)
+		return true;
+	uint64_t k = done_key(f->cookie, f->seq);
+	for (unsigned i = 0; i < DONE_RING; i++)
+		if (atomic_load_explicit(&done_ring[i], memory_order_relaxed) == k)
+			return false;
+	unsigned slot = atomic_fetch_add_explicit(&done_next, 1, memory_order_relaxed);
+	atomic_store_explicit(&done_ring[slot % DONE_RING], k, memory_order_relaxed);
+	return true;
+}
+
+static void emit(int fd, const struct flight *f, const struct sockaddr_storage *src,
+                 const struct ep_tcpfacts *tcp, int err, const char *via,
                  const char *outcome)
 {
+	if (!first_outcome(f))
+		return;
 	struct ep_record r;
 	memset(&r, 0, sizeof(r));
 	r.kind = EP_REC_OUTCOME;
@@ -62,57 +85,112 @@ static void emit(int fd, const struct flight *f, int err, const char *via,
 	r.conn_seq = f->seq;
 	r.protocol = IPPROTO_TCP;
 	r.family = f->domain;
-	if (ep_sys_getsockname(fd, &r.src) < 0)
-		memset(&r.src, 0, sizeof(r.src));
+	r.src = *src;
 	r.dst = f->dst;
 	r.via = via;
 	r.outcome = outcome;
 	r.err = err;
-	ep_tcp_facts(fd, &r.tcp);
+	r.tcp = *tcp;
 	char buf[EP_REC_MAX];
 	size_t n = ep_record_format(&r, buf, sizeof(buf));
 	ep_log_write(buf, n);
 }
 
+/* Write the outcome of F, learned now on the open FD. */
+static void emit_open(int fd, const struct flight *f, const struct ep_tcpfacts *tcp,
+                      int err, const char *via, const char *outcome)
+{
+	struct sockaddr_storage src;
+	if (ep_sys_getsockname(fd, &src) < 0)
+		memset(&src, 0, sizeof(src));
+	emit(fd, f, &src, tcp, err, via, outcome);
+}
+
+/* A handshake that is over, with no error pending: it succeeded, unless the
+ * socket is closed and the peer never answered (its error was taken by a
+ * read or write ephport does not see). */
+static const char *settled_without_error(const struct ep_tcpfacts *t)
+{
+	if (t->known && t->state == TCP_CLOSE && !t->answered)
+		return "failed";
+	return NULL;
+}
+
+/* Does a connect() on a socket whose connection is in flight say how it
+ * went?  EALREADY (and EINTR, EINPROGRESS) say it goes on; errors about the
+ * call itself (a bad address) say nothing of it. */
+static bool says_how(const struct ep_call *c, int rc, int err)
+{
+	if (rc == 0 || err == EISCONN)
+		return true;
+	switch (err) {
+	case EALREADY:
+	case EINPROGRESS:
+	case EINTR:
+	case EINVAL:
+	case EAFNOSUPPORT:
+	case EFAULT:
+	case EBADF:
+	case ENOTSOCK:
+		return false;
+	default:
+		return c->have_dst;
+	}
+}
+
 void ep_outcome_after_call(struct ep_call *c, int rc, int err)
 {
-	if (!ep_log_enabled() || !c->have_ent || c->kind.protocol != IPPROTO_TCP)
+	if (!c->have_ent || c->kind.protocol != IPPROTO_TCP)
 		return;
 	struct ep_fdent *e = ep_fd_lock_match(c->fd, c->cookie);
 	if (!e)
 		return;
+	/* A disconnect: connect() with AF_UNSPEC (no destination) that
+	 * succeeded. */
+	bool disconnect = rc == 0 && !c->have_dst;
 	if (e->pend) {
-		/* A connect() on the socket in flight: the program asking. */
+		/* A connect() on the socket in flight: the program asking, or
+		 * giving up (a disconnect). */
 		c->rec.conn_cookie = e->cookie;
 		c->rec.conn_seq = e->conn_seq;
-		if (err == EALREADY || err == EINPROGRESS || !c->have_dst) {
+		c->rec.again = true;
+		if (!disconnect && !says_how(c, rc, err)) {
 			ep_fd_unlock(e);
 			return;
 		}
 		struct flight f;
 		take(e, &f);
 		ep_fd_unlock(e);
-		emit(c->fd, &f, err == EISCONN ? 0 : err, "connect", NULL);
+		struct ep_tcpfacts tcp;
+		ep_tcp_facts(c->fd, &tcp);
+		if (disconnect)
+			emit_open(c->fd, &f, &tcp, 0, "connect", "abandoned");
+		else
+			emit_open(c->fd, &f, &tcp, err == EISCONN ? 0 : err, "connect", NULL);
 		return;
 	}
-	if (err == EISCONN || err == EALREADY || !c->have_dst) {
+	if (disconnect || err == EISCONN || err == EALREADY) {
 		/* Not a new connection (a second connect() on a connected
 		 * socket, or a disconnect): the socket's current one. */
 		if (e->conn_seq) {
 			c->rec.conn_cookie = e->cookie;
 			c->rec.conn_seq = e->conn_seq;
 		}
+		c->rec.again = true;
 		ep_fd_unlock(e);
 		return;
 	}
 	e->conn_seq++;
 	c->rec.conn_cookie = e->cookie;
 	c->rec.conn_seq = e->conn_seq;
+	/* EINTR: a blocking connect interrupted by a signal goes on in the
+	 * background, as a non-blocking one does; so does one cut short by
+	 * SO_SNDTIMEO (EINPROGRESS on a blocking socket). */
 	bool flying = rc < 0 && (err == EINPROGRESS || err == EINTR);
 	if (flying) {
-		/* EINTR: a blocking connect interrupted by a signal goes on in
-		 * the background, as a non-blocking one does. */
 		e->pend = true;
+		e->pend_shared = false;
+		e->pend_pid = ep_pid();
 		e->pend_t0 = c->t0;
 		memset(&e->pend_dst, 0, sizeof(e->pend_dst));
 		memcpy(&e->pend_dst, &c->dst,
@@ -120,7 +198,7 @@ void ep_outcome_after_call(struct ep_call *c, int rc, int err)
 		                                   : sizeof(struct sockaddr_in6));
 	}
 	ep_fd_unlock(e);
-	if (!flying)
+	if (!flying && c->have_dst)
 		ep_tcp_facts(c->fd, &c->rec.tcp);
 }
 
@@ -131,20 +209,26 @@ void ep_outcome_so_error(int fd, int value)
 	struct ep_fdent *e = ep_fd_peek(fd);
 	if (!e || !ep_fd_trylock(e))
 		return;
-	if (!e->pend || !ep_fd_matches(e, fd) ||
-	    (value == 0 && ep_sys_tcp_state(fd) == TCP_SYN_SENT)) {
-		/* Nothing in flight, or asked before the handshake ended. */
+	if (!e->pend || !ep_fd_matches(e, fd)) {
+		ep_fd_unlock(e);
+		return;
+	}
+	struct ep_tcpfacts tcp;
+	ep_tcp_facts(fd, &tcp);
+	if (value == 0 && tcp.known && tcp.state == TCP_SYN_SENT) {
+		/* Asked before the handshake ended. */
 		ep_fd_unlock(e);
 		return;
 	}
 	struct flight f;
 	take(e, &f);
 	ep_fd_unlock(e);
-	emit(fd, &f, value, "so_error", NULL);
+	emit_open(fd, &f, &tcp, value, "so_error", value ? NULL : settled_without_error(&tcp));
 }
 
-void ep_outcome_close(int fd)
+void ep_outcome_close_begin(int fd, struct ep_closing *cl)
 {
+	cl->active = false;
 	if (!ep_log_enabled())
 		return;
 	struct ep_fdent *e = ep_fd_peek(fd);
@@ -157,18 +241,86 @@ void ep_outcome_close(int fd)
 	struct flight f;
 	take(e, &f);
 	ep_fd_unlock(e);
-	int state = ep_sys_tcp_state(fd), err = 0;
-	if (state == TCP_SYN_SENT || state < 0) {
-		emit(fd, &f, 0, "close", "abandoned");
+	ep_tcp_facts(fd, &cl->tcp);
+	if (!cl->tcp.known)
+		return; /* cannot tell how it went */
+	if (f.shared && cl->tcp.state == TCP_CLOSE) {
+		/* Over, and perhaps still held by another fd, whose owner may
+		 * yet read the error: it must stay where it is.  A closed
+		 * socket is not in the kernel's table, so whether this was
+		 * the last fd cannot be asked either: the other fds tell. */
 		return;
 	}
-	if (state == TCP_CLOSE) {
-		/* Failed, and the program never read why: the socket still
-		 * holds the error (it is being closed: reading it is free). */
-		if (ep_sys_getsockopt_int(fd, SOL_SOCKET, SO_ERROR, &err) < 0 || err == 0) {
-			emit(fd, &f, 0, "close", "abandoned");
-			return;
-		}
+	cl->active = true;
+	cl->state = cl->tcp.state;
+	cl->err = 0;
+	cl->outcome = NULL;
+	if (cl->state == TCP_SYN_SENT) {
+		cl->outcome = "abandoned";
+	} else if (cl->state == TCP_CLOSE) {
+		/* Over, and the program never read why: the socket may still
+		 * hold the error (it is being closed: reading it is free). */
+		if (ep_sys_getsockopt_int(fd, SOL_SOCKET, SO_ERROR, &cl->err) < 0)
+			cl->err = 0;
+		if (!cl->err)
+			cl->outcome = settled_without_error(&cl->tcp);
 	}
-	emit(fd, &f, err, "close", NULL);
+	if (ep_sys_getsockname(fd, &cl->src) < 0)
+		memset(&cl->src, 0, sizeof(cl->src));
+	/* Another fd may hold the socket: then this close ends nothing,
+	 * which only the kernel can tell, after the close. */
+	cl->verify = f.shared;
+	cl->cookie = f.cookie;
+	cl->seq = f.seq;
+	cl->t0 = f.t0;
+	cl->shared = f.shared;
+	cl->domain = f.domain;
+	cl->dst = f.dst;
+}
+
+/* Is the connection from SRC to DST still in the kernel's table in STATE? */
+static bool lives_on(const struct sockaddr_storage *src,
+                     const struct sockaddr_storage *dst, int state)
+{
+	struct ep_endpoint s, d;
+	struct ep_diag_sock ds;
+	if (!ep_endpoint_from(&s, src) || !ep_endpoint_from(&d, dst) || s.family != d.family)
+		return false;
+	int saved = errno;
+	int rc = ep_diag_lookup(s.family, s.addr, s.port, d.addr, d.port, &ds);
+	errno = saved;
+	return rc == 1 && ds.state == state && ds.sport == s.port && ds.dport == d.port;
+}
+
+void ep_outcome_close_end(int fd, struct ep_closing *cl)
+{
+	if (!cl->active)
+		return;
+	if (cl->verify && lives_on(&cl->src, &cl->dst, cl->state))
+		return; /* another fd holds it: its outcome comes later */
+	struct flight f;
+	f.cookie = cl->cookie;
+	f.seq = cl->seq;
+	f.t0 = cl->t0;
+	f.domain = cl->domain;
+	f.shared = cl->shared;
+	f.dst = cl->dst;
+	emit(fd, &f, &cl->src, &cl->tcp, cl->err, "close", cl->outcome);
+}
+
+void ep_outcome_close_abort(int fd, struct ep_closing *cl)
+{
+	if (!cl->active)
+		return;
+	struct ep_fdent *e = ep_fd_peek(fd);
+	if (!e || !ep_fd_trylock(e))
+		return;
+	if (e->cookie == cl->cookie && e->conn_seq == cl->seq && !e->pend) {
+		e->pend = true;
+		e->pend_shared = cl->shared;
+		e->pend_pid = ep_pid();
+		e->pend_t0 = cl->t0;
+		memcpy(&e->pend_dst, &cl->dst, sizeof(e->pend_dst));
+	}
+	ep_fd_unlock(e);
 }

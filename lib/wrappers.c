@@ -34,10 +34,26 @@ static int ebadf(void)
 	return -1;
 }
 
+/* The descriptor table is full (EMFILE) and the program asked for a new
+ * fd: ephport's log fd is a slot the program would have without ephport
+ * (fcntl(F_GETFD) calls it free), so give it up and let the call have it.
+ * The log is reopened at the next record. */
+static bool make_room(int rc)
+{
+	if (rc >= 0 || errno != EMFILE)
+		return false;
+	int saved = errno;
+	bool freed = ep_log_yield();
+	errno = saved;
+	return freed;
+}
+
 int ep_w_socket(int domain, int type, int protocol)
 {
 	const struct ep_real *R = ep_real();
 	int fd = R->socket(domain, type, protocol);
+	if (make_room(fd))
+		fd = R->socket(domain, type, protocol);
 
 	if (fd < 0 || (domain != AF_INET && domain != AF_INET6) ||
 	    (type & 0xf) != SOCK_STREAM)
@@ -155,6 +171,8 @@ static int do_fcntl(int (*real)(int, int, ...), int fd, int cmd, void *arg)
 	if (ep_log_is_private_fd(fd))
 		return ebadf();
 	int rc = real(fd, cmd, arg);
+	if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && make_room(rc))
+		rc = real(fd, cmd, arg);
 	if (rc >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) {
 		int saved = errno;
 		ep_fd_copy(fd, rc);
@@ -236,12 +254,19 @@ int ep_w_close(int fd)
 	if (ep_log_is_private_fd(fd))
 		return ebadf(); /* without ephport this fd would not exist */
 	int saved = errno;
-	ep_outcome_close(fd);
+	struct ep_closing cl;
+	ep_outcome_close_begin(fd, &cl);
 	errno = saved;
 	release_on_close(fd);
 	ep_fd_forget(fd);
 	ep_epoll_forget(fd);
-	return ep_real()->close(fd);
+	int rc = ep_real()->close(fd);
+	if (cl.active) {
+		saved = errno;
+		ep_outcome_close_end(fd, &cl);
+		errno = saved;
+	}
+	return rc;
 }
 EXPORT(close, ep_w_close);
 EXPORT(__close, ep_w_close);
@@ -272,6 +297,8 @@ int ep_w_dup(int fd)
 	if (ep_log_is_private_fd(fd))
 		return ebadf();
 	int rc = ep_real()->dup(fd);
+	if (make_room(rc))
+		rc = ep_real()->dup(fd);
 	if (rc >= 0) {
 		int saved = errno;
 		ep_fd_copy(fd, rc);
@@ -287,12 +314,25 @@ static int dup_to(int oldfd, int newfd, int flags, bool three)
 		return ebadf();
 	if (ep_log_is_private_fd(newfd))
 		ep_log_vacate((unsigned)newfd, (unsigned)newfd);
+	/* A socket under NEWFD is closed by the call, as by close(). */
+	struct ep_closing cl = {.active = false};
+	if (oldfd != newfd) {
+		int saved = errno;
+		ep_outcome_close_begin(newfd, &cl);
+		errno = saved;
+	}
 	const struct ep_real *R = ep_real();
 	int rc = three ? R->dup3(oldfd, newfd, flags) : R->dup2(oldfd, newfd);
-	if (rc >= 0 && oldfd != newfd) {
+	if (cl.active || (rc >= 0 && oldfd != newfd)) {
 		int saved = errno;
-		ep_epoll_forget(newfd);
-		ep_fd_copy(oldfd, newfd);
+		if (cl.active && rc >= 0)
+			ep_outcome_close_end(newfd, &cl);
+		else if (cl.active)
+			ep_outcome_close_abort(newfd, &cl); /* NEWFD was not closed */
+		if (rc >= 0 && oldfd != newfd) {
+			ep_epoll_forget(newfd);
+			ep_fd_copy(oldfd, newfd);
+		}
 		errno = saved;
 	}
 	return rc;
@@ -309,3 +349,29 @@ int ep_w_dup3(int oldfd, int newfd, int flags)
 	return dup_to(oldfd, newfd, flags, true);
 }
 EXPORT(dup3, ep_w_dup3);
+
+/* ---- giving up privileges ------------------------------------------------- */
+
+/* A process about to change its credentials or its root (a server's
+ * worker dropping root, say) may not be able to open the log file
+ * afterwards: open it now, if it is to be opened at all (a file target
+ * not opened yet).  Nothing else changes. */
+#define PRIV_WRAPPER(name, params, args) \
+	int ep_w_##name params \
+	{ \
+		if (ep_ready()) \
+			ep_log_open_now(); \
+		return ep_real()->name args; \
+	} \
+	EXPORT(name, ep_w_##name);
+
+PRIV_WRAPPER(setuid, (uid_t u), (u))
+PRIV_WRAPPER(setgid, (gid_t g), (g))
+PRIV_WRAPPER(seteuid, (uid_t u), (u))
+PRIV_WRAPPER(setegid, (gid_t g), (g))
+PRIV_WRAPPER(setreuid, (uid_t r, uid_t e), (r, e))
+PRIV_WRAPPER(setregid, (gid_t r, gid_t e), (r, e))
+PRIV_WRAPPER(setresuid, (uid_t r, uid_t e, uid_t s), (r, e, s))
+PRIV_WRAPPER(setresgid, (gid_t r, gid_t e, gid_t s), (r, e, s))
+PRIV_WRAPPER(setgroups, (size_t n, const gid_t *list), (n, list))
+PRIV_WRAPPER(chroot, (const char *path), (path))
