@@ -127,16 +127,16 @@ static const char *fast_value(const char *p, const char *end, struct jval *v)
 	}
 }
 
-static bool key_is(const char *name, const char *k, size_t len)
-{
-	return strncmp(name, k, len) == 0 && name[len] == '\0';
-}
-
 static int key_index(const char *k, size_t len, unsigned *expect)
 {
-	/* Keys usually come in the writer's order: try the expected one. */
-	for (unsigned n = 0, i = *expect; n < K_COUNT; n++, i = (i + 1) % K_COUNT) {
-		if (key_is(rec_key_names[i], k, len)) {
+	static uint8_t key_len[K_COUNT];
+	if (!key_len[0])
+		for (unsigned i = 0; i < K_COUNT; i++)
+			key_len[i] = (uint8_t)strlen(rec_key_names[i]);
+	/* Keys usually come in the writer's order: try the expected one.  A
+	 * record kind without some keys costs a few length comparisons. */
+	for (unsigned n = 0, i = *expect; n < K_COUNT; n++, i = i + 1 == K_COUNT ? 0 : i + 1) {
+		if (key_len[i] == len && memcmp(rec_key_names[i], k, len) == 0) {
 			*expect = (i + 1) % K_COUNT;
 			return (int)i;
 		}

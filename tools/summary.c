@@ -559,14 +559,15 @@ static void split_add(struct time_split *t, const struct summary *s, size_t i)
 }
 
 /* Where the time of the calls went, for all of them and for the slowest
- * (total_ns at p99 or above).  Before the arrays are sorted. */
-static void finish_split(struct summary *s, uint64_t *tmp, uint64_t *tmp2)
+ * (total_ns at p99 or above), while the arrays are in input order; then
+ * s->tot is replaced by its sorted copy SORTED (room for s->records). */
+static void finish_split(struct summary *s, uint64_t *sorted, uint64_t *tmp)
 {
 	size_t n = s->records;
 
-	memcpy(tmp, s->tot, n * sizeof(*tmp));
-	stats_sort_u64(tmp, n, tmp2);
-	uint64_t thr = stats_percentile(tmp, n, 990000);
+	memcpy(sorted, s->tot, n * sizeof(*sorted));
+	stats_sort_u64(sorted, n, tmp);
+	uint64_t thr = stats_percentile(sorted, n, 990000);
 	s->split_all.threshold = 0;
 	s->split_slow.threshold = thr;
 	for (size_t i = 0; i < n; i++) {
@@ -574,6 +575,7 @@ static void finish_split(struct summary *s, uint64_t *tmp, uint64_t *tmp2)
 		if (s->tot[i] >= thr)
 			split_add(&s->split_slow, s, i);
 	}
+	memcpy(s->tot, sorted, n * sizeof(*sorted));
 }
 
 /* Group VALUES (of rows ROW_OF) by row, sort each group, set each row's
@@ -642,11 +644,6 @@ void summary_finish(struct summary *s)
 	uint64_t *tmp = xrealloc(NULL, (n ? n : 1) * sizeof(*tmp));
 
 	finish_conns(s);
-	if (n) {
-		uint64_t *tmp2 = xrealloc(NULL, n * sizeof(*tmp2));
-		finish_split(s, tmp, tmp2);
-		free(tmp2);
-	}
 
 	/* Group total_ns by destination (counting sort), then sort each group. */
 	size_t off = 0;
@@ -668,9 +665,13 @@ void summary_finish(struct summary *s)
 		dp->p50 = stats_percentile(g, dp->calls, 500000);
 		dp->p99 = stats_percentile(g, dp->calls, 990000);
 	}
+	if (n) {
+		uint64_t *sorted = xrealloc(NULL, n * sizeof(*sorted));
+		finish_split(s, sorted, tmp); /* sorts s->tot */
+		free(sorted);
+	}
 	stats_sort_u64(s->sel, n, tmp);
 	stats_sort_u64(s->con, n, tmp);
-	stats_sort_u64(s->tot, n, tmp);
 	free(tmp);
 	counters_sort(&s->results);
 	counters_sort(&s->strategies);
