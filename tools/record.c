@@ -136,7 +136,8 @@ static int key_index(const char *k, size_t len, unsigned *expect)
 	/* Keys usually come in the writer's order: try the expected one.  A
 	 * record kind without some keys costs a few length comparisons. */
 	for (unsigned n = 0, i = *expect; n < K_COUNT; n++, i = i + 1 == K_COUNT ? 0 : i + 1) {
-		if (key_len[i] == len && memcmp(rec_key_names[i], k, len) == 0) {
+		if (key_len[i] == len && rec_key_names[i][0] == k[0] &&
+		    memcmp(rec_key_names[i], k, len) == 0) {
 			*expect = (i + 1) % K_COUNT;
 			return (int)i;
 		}
