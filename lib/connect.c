@@ -32,6 +32,9 @@ int ep_call_connect(struct ep_call *c, const struct sockaddr *addr, socklen_t le
 	if (c->rec.real_connects++)
 		c->rec.refused_ns += c->rec.connect_ns;
 	c->rec.connect_ns = t2 - t1;
+	/* Lookups, like refusals, are parts of select_ns: those made before
+	 * this connect. */
+	c->rec.lookup_ns = ep_diag_time_ns() - c->rec.diag_start;
 	c->rec.select_ns = t1 - c->t0;
 	errno = err;
 	return rc;
@@ -85,7 +88,7 @@ int ep_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	c.ulen = len;
 	clock_gettime(CLOCK_REALTIME, &c.rec.ts);
 	c.t0 = ep_now_ns();
-	uint64_t diag0 = ep_diag_time_ns();
+	c.rec.diag_start = ep_diag_time_ns();
 
 	if (!ep_classify(&c)) {
 		errno = saved;
@@ -110,7 +113,6 @@ int ep_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	}
 	int err = rc < 0 ? errno : 0;
 	if (logging) {
-		c.rec.lookup_ns = ep_diag_time_ns() - diag0;
 		ep_outcome_after_call(&c, rc, err);
 		finish_record(&c, err);
 	}

@@ -71,6 +71,8 @@ struct ep_record {
 	uint64_t lookup_ns;     /* part of select_ns: asking the kernel's socket
 	                           table (sock_diag) about held ports */
 	unsigned real_connects; /* real connect()s made so far (not written) */
+	uint64_t diag_start;    /* the thread's lookup time at the call's start
+	                           (not written) */
 	int err;                /* 0, or the errno of the call */
 };
 
