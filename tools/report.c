@@ -276,8 +276,12 @@ static void print_time_split(const struct summary *s)
 	stats_fmt_ns(s->split_slow.threshold, thr, sizeof(thr));
 	char title[128];
 	snprintf(title, sizeof(title), "... and of the slowest calls (total_ns at p99 or above, "
-	         "%s; %llu calls):", thr, (unsigned long long)s->split_slow.calls);
+	         "%s; %llu call%s):", thr, (unsigned long long)s->split_slow.calls,
+	         s->split_slow.calls == 1 ? "" : "s");
 	print_split(title, &s->split_slow);
+	if (s->v1_calls)
+		printf("  (%llu schema 1 records have no refused_ns and lookup_ns: their time "
+		       "counts as choosing)\n", (unsigned long long)s->v1_calls);
 }
 
 static void print_percentiles(const struct summary *s, const struct report_opts *o)

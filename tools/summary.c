@@ -471,6 +471,7 @@ static void add_call_counts(struct summary *s, const struct rec *r)
 		counters_add(&s->reasons, r->reason);
 	s->fallback += r->fallback;
 	s->errors += report_rec_is_error(r);
+	s->v1_calls += r->v == 1;
 }
 
 static void add_tries(struct summary *s, const struct rec *r)

@@ -141,6 +141,7 @@ struct summary {
 	bool have_ts;
 	struct counters results, strategies, reasons;
 	uint64_t errors, fallback;
+	uint64_t v1_calls;          /* call records of schema 1 */
 	uint64_t *sel, *con, *tot;  /* per call record, in input order until finished */
 	uint64_t *ref, *lkp;        /* refused_ns, lookup_ns per call record */
 	uint32_t *proc_of;          /* process row per call record */
