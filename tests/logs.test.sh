@@ -42,11 +42,12 @@ want = {}
 for line in open(callsf):
     tag, pid, n = line.split()
     want[int(pid)] = int(n)
-schema = {"v": int, "ts": float, "pid": int, "tid": int, "comm": str, "fd": int,
-          "proto": str, "family": str, "src": str, "sport": int, "dst": str,
-          "dport": int, "strategy": str, "blocking": bool, "tries": int,
-          "collisions": int, "select_ns": int, "connect_ns": int,
-          "total_ns": int, "result": str, "errno": int}
+schema = {"v": int, "ev": str, "ts": float, "pid": int, "tid": int, "comm": str,
+          "fd": int, "proto": str, "family": str, "src": str, "sport": int,
+          "dst": str, "dport": int, "strategy": str, "blocking": bool,
+          "tries": int, "collisions": int, "select_ns": int, "refused_ns": int,
+          "lookup_ns": int, "connect_ns": int, "total_ns": int, "result": str,
+          "errno": int}
 bad = 0
 def problem(msg):
     global bad
@@ -74,8 +75,8 @@ for no, raw in enumerate(data.split(b"\n")[:-1], 1):
         if not ok:
             problem(f"line {no}: {k} is {v!r}"); break
     else:
-        if rec["v"] != 1:
-            problem(f"line {no}: v {rec['v']!r}")
+        if rec["v"] != 2 or rec["ev"] != "connect":
+            problem(f"line {no}: v {rec['v']!r}, ev {rec['ev']!r}: not a call record of schema 2")
         if rec["comm"] != 'l"o\\g\x01\u00e9':
             comm_bad[rec["comm"]] += 1
         if rec["proto"] == "udp" and (rec["strategy"], rec.get("reason")) != ("passthrough", "udp"):
@@ -114,8 +115,8 @@ check_closeall() { # LABEL ULIMIT
 	fi
 	local calls records intruded other mine
 	calls=$(sed -n 's/^CALLS //p' "$tmp/close.out")
-	records=$(grep -c '^{"v":1,' "$log" 2>/dev/null || echo 0)
-	intruded=$(grep -l '"v":1' "$d"/* 2>/dev/null | tr '\n' ' ')
+	records=$(grep -c '^{"v":2,"ev":"connect",' "$log" 2>/dev/null || echo 0)
+	intruded=$(grep -l '"v":2' "$d"/* 2>/dev/null | tr '\n' ' ')
 	other=$(cat "$d"/* | grep -cv '^mine ' || true)
 	[ -n "$intruded" ] && bad "($label) log records written into the program's files: $intruded"
 	[ "$other" -eq 0 ] || bad "($label) $other foreign lines in the program's files"

@@ -316,6 +316,7 @@ static int validate_common(const struct jval *f, struct rec *out)
 	out->dst = str_of(&f[K_DST]);
 	out->result = str_of(&f[K_RESULT]);
 	out->conn = str_of(&f[K_CONN]);
+	out->proto = str_of(&f[K_PROTO]);
 	out->sport = (uint16_t)f[K_SPORT].i;
 	out->dport = (uint16_t)f[K_DPORT].i;
 	out->has_syn = f[K_SYN_RETRANS].t == J_INT;

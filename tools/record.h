@@ -63,6 +63,7 @@ struct rec {
 	struct rstr comm, dst, strategy, reason, result; /* reason.s NULL: absent */
 	struct rstr conn;  /* "<cookie>.<n>"; s NULL: absent (schema 1) */
 	struct rstr via;   /* outcome: so_error, connect or close */
+	struct rstr proto; /* tcp, udp, other; s NULL: absent */
 	uint16_t sport, dport;
 	bool fallback;
 	bool again;        /* a call that started no connection */

@@ -86,9 +86,11 @@ bool report_is_error(const char *result, size_t len);
 bool report_rec_is_error(const struct rec *r);
 /* Record R gives a connection's final outcome: an outcome record, or a
  * call that started a connection and ended it within the call (anything
- * but a second connect() on the socket, EINPROGRESS and EINTR, after which
- * the connection goes on). */
+ * but EINPROGRESS and EINTR, after which the connection goes on). */
 bool report_is_final(const struct rec *r);
+/* R is a call that started a TCP connection (not a second connect() on a
+ * socket already connecting or connected, not UDP). */
+bool report_is_connection(const struct rec *r);
 /* R is a call that started a connection whose outcome comes later. */
 bool report_is_flying(const struct rec *r);
 

@@ -308,15 +308,26 @@ bool report_rec_is_error(const struct rec *r)
 	return report_is_error(r->result.s, r->result.len);
 }
 
+/* Connections are TCP's: a UDP connect() only names a peer. */
+static bool is_tcp(const struct rec *r)
+{
+	return !r->proto.s || rstr_eq(r->proto, "tcp");
+}
+
+bool report_is_connection(const struct rec *r)
+{
+	return r->kind == REC_CALL && !r->again && is_tcp(r);
+}
+
 bool report_is_flying(const struct rec *r)
 {
-	return r->kind == REC_CALL && !r->again &&
+	return r->kind == REC_CALL && !r->again && is_tcp(r) &&
 	       (rstr_eq(r->result, "EINPROGRESS") || rstr_eq(r->result, "EINTR"));
 }
 
 bool report_is_final(const struct rec *r)
 {
-	return r->kind == REC_OUTCOME || (!r->again && !report_is_flying(r));
+	return r->kind == REC_OUTCOME || (report_is_connection(r) && !report_is_flying(r));
 }
 
 bool report_match(const struct report_filters *f, const struct rec *r)

@@ -365,6 +365,8 @@ static void add_call_conn(struct summary *s, const struct rec *r, uint32_t proc,
 		c->again++;
 		return;
 	}
+	if (!report_is_connection(r))
+		return; /* UDP: no connection */
 	if (!report_is_flying(r)) {
 		c->started++;
 		c->in_call++;
