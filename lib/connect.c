@@ -50,7 +50,8 @@ static void finish_record(struct ep_call *c, int err)
 		/* A first connect() on a non-blocking TCP socket never ends at
 		 * once (a later one may report the completion with 0). */
 		r->blocking = true;
-	} else if (err == EINPROGRESS) {
+	} else if (err == EINPROGRESS && !r->ask_blocking) {
+		/* Non-blocking, unless SO_SNDTIMEO bounded a blocking one. */
 		r->blocking = false;
 	} else {
 		int fl = ep_sys_getfl(c->fd);

@@ -266,6 +266,28 @@ int ep_fd_find_opt_int(const struct ep_fdent *e, int level, int name, int *val)
 	return f.found;
 }
 
+int ep_fd_next_pending(int from)
+{
+	if (from < 0)
+		from = 0;
+	for (unsigned fd = (unsigned)from; fd < CHUNK_FDS * NCHUNKS; fd++) {
+		struct ep_fdent *chunk = atomic_load_explicit(&chunks[fd >> CHUNK_SHIFT],
+		                                              memory_order_acquire);
+		if (!chunk) {
+			fd |= CHUNK_FDS - 1; /* the next chunk */
+			continue;
+		}
+		struct ep_fdent *e = &chunk[fd & (CHUNK_FDS - 1)];
+		if (!ep_fd_trylock(e))
+			continue;
+		bool pend = e->pend;
+		ep_fd_unlock(e);
+		if (pend)
+			return (int)fd;
+	}
+	return -1;
+}
+
 void ep_fd_atfork_child(void)
 {
 	if (atomic_load_explicit(&locks_held, memory_order_relaxed) == 0)

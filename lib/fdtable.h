@@ -104,6 +104,10 @@ uint32_t ep_epoll_gen(int epfd);
 /* The last value recorded for an int option; 1 when found. */
 int ep_fd_find_opt_int(const struct ep_fdent *e, int level, int name, int *val);
 
+/* The first fd at or above FROM whose entry has a connection in flight
+ * (entries busy at the time are passed over), or -1. */
+int ep_fd_next_pending(int from);
+
 /* After fork(): the child has one thread, so no lock can be legitimately
  * held; release any that a parent thread held at the time of the fork. */
 void ep_fd_atfork_child(void);

@@ -73,6 +73,9 @@ struct ep_record {
 	unsigned real_connects; /* real connect()s made so far (not written) */
 	uint64_t diag_start;    /* the thread's lookup time at the call's start
 	                           (not written) */
+	bool ask_blocking;      /* EINPROGRESS may come from a blocking socket
+	                           (SO_SNDTIMEO set): read O_NONBLOCK (not
+	                           written) */
 	int err;                /* 0, or the errno of the call */
 };
 

@@ -16,6 +16,12 @@
 #include "state.h"
 #include "sys.h"
 
+#define SO_SNDTIMEO_OLD_ 21 /* SO_SNDTIMEO with a native time_t */
+#define SO_SNDTIMEO_NEW_ 67 /* ... with a 64-bit time_t on 32-bit systems */
+
+/* A connection has ever been in flight in this process (or its parent). */
+static atomic_bool any_pending;
+
 /* What the entry held of the connection in flight. */
 struct flight {
 	uint64_t cookie;
@@ -187,7 +193,16 @@ void ep_outcome_after_call(struct ep_call *c, int rc, int err)
 	 * background, as a non-blocking one does; so does one cut short by
 	 * SO_SNDTIMEO (EINPROGRESS on a blocking socket). */
 	bool flying = rc < 0 && (err == EINPROGRESS || err == EINTR);
+	if (err == EINPROGRESS) {
+		/* A blocking socket answers EINPROGRESS when SO_SNDTIMEO ran
+		 * out: the record must then ask whether it was blocking. */
+		int v;
+		c->rec.ask_blocking = e->opts_overflow ||
+		                      ep_fd_find_opt_int(e, SOL_SOCKET, SO_SNDTIMEO_OLD_, &v) ||
+		                      ep_fd_find_opt_int(e, SOL_SOCKET, SO_SNDTIMEO_NEW_, &v);
+	}
 	if (flying) {
+		atomic_store_explicit(&any_pending, true, memory_order_relaxed);
 		e->pend = true;
 		e->pend_shared = false;
 		e->pend_pid = ep_pid();
@@ -229,6 +244,7 @@ void ep_outcome_so_error(int fd, int value)
 void ep_outcome_close_begin(int fd, struct ep_closing *cl)
 {
 	cl->active = false;
+	cl->via = NULL;
 	if (!ep_log_enabled())
 		return;
 	struct ep_fdent *e = ep_fd_peek(fd);
@@ -278,6 +294,24 @@ void ep_outcome_close_begin(int fd, struct ep_closing *cl)
 	cl->dst = f.dst;
 }
 
+void ep_outcome_shutdown_begin(int fd, struct ep_closing *cl)
+{
+	cl->active = false;
+	if (!ep_log_enabled())
+		return;
+	struct ep_fdent *e = ep_fd_peek(fd);
+	if (!e || !ep_fd_trylock(e))
+		return;
+	bool pend = e->pend;
+	ep_fd_unlock(e);
+	if (!pend || ep_sys_tcp_state(fd) != TCP_SYN_SENT)
+		return; /* after the handshake: nothing to do with its outcome */
+	ep_outcome_close_begin(fd, cl);
+	/* Whatever other fds hold it, the disconnect ends the connection. */
+	cl->verify = false;
+	cl->via = "shutdown";
+}
+
 /* Is the connection from SRC to DST still in the kernel's table in STATE? */
 static bool lives_on(const struct sockaddr_storage *src,
                      const struct sockaddr_storage *dst, int state)
@@ -294,10 +328,13 @@ static bool lives_on(const struct sockaddr_storage *src,
 
 void ep_outcome_close_end(int fd, struct ep_closing *cl)
 {
+	const char *via = "close";
 	if (!cl->active)
 		return;
 	if (cl->verify && lives_on(&cl->src, &cl->dst, cl->state))
 		return; /* another fd holds it: its outcome comes later */
+	if (cl->via)
+		via = cl->via;
 	struct flight f;
 	f.cookie = cl->cookie;
 	f.seq = cl->seq;
@@ -305,7 +342,7 @@ void ep_outcome_close_end(int fd, struct ep_closing *cl)
 	f.domain = cl->domain;
 	f.shared = cl->shared;
 	f.dst = cl->dst;
-	emit(fd, &f, &cl->src, &cl->tcp, cl->err, "close", cl->outcome);
+	emit(fd, &f, &cl->src, &cl->tcp, cl->err, via, cl->outcome);
 }
 
 void ep_outcome_close_abort(int fd, struct ep_closing *cl)
@@ -323,4 +360,25 @@ void ep_outcome_close_abort(int fd, struct ep_closing *cl)
 		memcpy(&e->pend_dst, &cl->dst, sizeof(e->pend_dst));
 	}
 	ep_fd_unlock(e);
+}
+
+/* The process is exiting (exit(), or returning from main()) with
+ * connections in flight that it never asked about: the program has given
+ * them up.  Sockets that may live on in another process (inherited, or
+ * dup()ed) are left to their other holders.  _exit() and signals that
+ * kill end a process without this: their connections stay unknown. */
+__attribute__((destructor)) static void ep_outcome_at_exit(void)
+{
+	if (!atomic_load_explicit(&any_pending, memory_order_relaxed) || !ep_log_enabled())
+		return;
+	int saved = errno;
+	for (int fd = ep_fd_next_pending(0); fd >= 0; fd = ep_fd_next_pending(fd + 1)) {
+		struct ep_closing cl;
+		ep_outcome_close_begin(fd, &cl);
+		if (!cl.active || cl.shared)
+			continue;
+		struct flight f = {cl.cookie, cl.seq, cl.t0, cl.domain, false, cl.dst};
+		emit(fd, &f, &cl.src, &cl.tcp, cl.err, "exit", cl.outcome);
+	}
+	errno = saved;
 }

@@ -11,7 +11,10 @@
  *     (AF_UNSPEC: abandoned)                           via "connect";
  *   - closes the socket (or dup2()s over it): before the handshake ended,
  *     the connection was abandoned (the program's own timeout); after, the
- *     socket's state and pending error say how it went   via "close".
+ *     socket's state and pending error say how it went   via "close";
+ *   - shuts it down before the handshake ended (abandoned) via "shutdown";
+ *   - exits (exit(), not _exit()) with it under way (abandoned, unless the
+ *     socket's state says it ended)                       via "exit".
  * At that moment one "outcome" record is written, tied to the call's record
  * by "conn" ("<SO_COOKIE>.<n>": the socket, and the n-th connection made on
  * it), with the time from the call's start and the handshake facts.
@@ -47,6 +50,7 @@ void ep_outcome_so_error(int fd, int value);
 struct ep_closing {
 	bool active;
 	bool verify;           /* the socket may live on in another fd */
+	const char *via;       /* NULL: "close" */
 	int state;             /* tcpi_state before the close */
 	int err;
 	const char *outcome;
@@ -60,6 +64,10 @@ struct ep_closing {
 };
 void ep_outcome_close_begin(int fd, struct ep_closing *cl);
 void ep_outcome_close_end(int fd, struct ep_closing *cl);
+/* The program is shutting FD down: before the handshake ended, that gives
+ * the connection up (begin() is active only then; end() or abort() follow
+ * as for a close). */
+void ep_outcome_shutdown_begin(int fd, struct ep_closing *cl);
 /* ... or, when the call did not close FD after all, put it back in flight. */
 void ep_outcome_close_abort(int fd, struct ep_closing *cl);
 

@@ -69,6 +69,7 @@ const struct ep_real *ep_real(void)
 	r.dup = resolve("dup", (void *)ep_w_dup, 1);
 	r.dup2 = resolve("dup2", (void *)ep_w_dup2, 1);
 	r.dup3 = resolve("dup3", (void *)ep_w_dup3, 1);
+	r.shutdown = resolve("shutdown", (void *)ep_w_shutdown, 1);
 	r.setuid = resolve("setuid", (void *)ep_w_setuid, 1);
 	r.setgid = resolve("setgid", (void *)ep_w_setgid, 1);
 	r.seteuid = resolve("seteuid", (void *)ep_w_seteuid, 1);

@@ -22,6 +22,7 @@ struct ep_real {
 	int (*dup)(int);
 	int (*dup2)(int, int);
 	int (*dup3)(int, int, int);
+	int (*shutdown)(int, int);
 	int (*setuid)(uid_t);
 	int (*setgid)(gid_t);
 	int (*seteuid)(uid_t);

@@ -271,6 +271,27 @@ int ep_w_close(int fd)
 EXPORT(close, ep_w_close);
 EXPORT(__close, ep_w_close);
 
+/* shutdown() of a socket whose handshake is under way disconnects it (the
+ * kernel's inet_shutdown()): the program gives the connection up. */
+int ep_w_shutdown(int fd, int how)
+{
+	struct ep_closing cl = {.active = false};
+	int saved = errno;
+	ep_outcome_shutdown_begin(fd, &cl);
+	errno = saved;
+	int rc = ep_real()->shutdown(fd, how);
+	if (cl.active) {
+		saved = errno;
+		if (rc == 0)
+			ep_outcome_close_end(fd, &cl);
+		else
+			ep_outcome_close_abort(fd, &cl);
+		errno = saved;
+	}
+	return rc;
+}
+EXPORT(shutdown, ep_w_shutdown);
+
 /* Close a range around the private log fd, never through it. */
 static int real_close_range(unsigned lo, unsigned hi, int flags)
 {

@@ -19,6 +19,7 @@ int ep_w_close_range(unsigned lo, unsigned hi, int flags);
 int ep_w_dup(int fd);
 int ep_w_dup2(int oldfd, int newfd);
 int ep_w_dup3(int oldfd, int newfd, int flags);
+int ep_w_shutdown(int fd, int how);
 
 #include <sys/types.h>
 

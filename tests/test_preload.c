@@ -1150,8 +1150,9 @@ static void check_outcome(const struct run *r, const char *line)
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		need(&j, line, keys[i].k, keys[i].t);
 	const char *via = jstr(&j, "via");
-	REC_CHECK(!strcmp(via, "so_error") || !strcmp(via, "connect") || !strcmp(via, "close"),
-	          line, "via is not so_error, connect or close");
+	REC_CHECK(!strcmp(via, "so_error") || !strcmp(via, "connect") || !strcmp(via, "close") ||
+	          !strcmp(via, "shutdown") || !strcmp(via, "exit"),
+	          line, "via is not so_error, connect, close, shutdown or exit");
 	REC_CHECK(jget(&j, "outcome_ns")->i > 0, line, "outcome_ns is not positive");
 	for (int i = 0; i < r->nrec; i++) {
 		if (json_parse_flat(r->rec[i], &c) || strcmp(jstr(&c, "conn"), jstr(&j, "conn")))

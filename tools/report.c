@@ -187,7 +187,8 @@ static void print_connections(const struct summary *s, const struct report_opts 
 		printf("%s%s %llu", i ? ", " : "", c->via.c[i].name, (unsigned long long)c->via.c[i].n);
 	printf("\n                  (call: in the call itself; so_error: the program read "
 	       "SO_ERROR;\n                   connect: a second connect(); close: the "
-	       "program closed the socket)\n");
+	       "program closed the socket;\n                   exit: the process exited with "
+	       "it under way)\n");
 	if (!known)
 		return;
 

@@ -65,7 +65,8 @@ for line in lines:
     if r.get("v") != 2: die("v != 2", line)
     if r.get("ev") == "outcome":
         typed(r, OUT_KEYS, OUT_OPTIONAL, line)
-        if r["via"] not in ("so_error", "connect", "close"): die("bad via", line)
+        if r["via"] not in ("so_error", "connect", "close", "shutdown", "exit"):
+            die("bad via", line)
         if r["outcome_ns"] <= 0: die("outcome_ns not positive", line)
         if r["result"] in ("ok", "abandoned", "failed") and r["errno"] != 0:
             die("result and errno disagree", line)
