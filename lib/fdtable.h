@@ -52,7 +52,7 @@ struct ep_fdent {
 		struct sockaddr sa;
 		struct sockaddr_in in;
 		struct sockaddr_in6 in6;
-	} pend_dst;            /* its destination */
+	} pend_dst, pend_src;  /* its destination, and its source after the call */
 	bool pre_bound;        /* the program had bound an address (port 0) */
 	uint8_t pre_addr[16];  /* ... this one (4 bytes for AF_INET) */
 	uint8_t opts[EP_OPTLOG_LEN]; /* {u16 level, u16 name, u16 len, value}* */

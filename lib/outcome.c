@@ -29,7 +29,7 @@ struct flight {
 	uint64_t t0;
 	int domain;
 	bool shared;           /* the socket may have other fds (dup, fork) */
-	struct sockaddr_storage dst;
+	struct sockaddr_storage dst, src;
 };
 
 static void take(struct ep_fdent *e, struct flight *f)
@@ -41,6 +41,8 @@ static void take(struct ep_fdent *e, struct flight *f)
 	f->shared = e->pend_shared || e->pend_pid != ep_pid();
 	memset(&f->dst, 0, sizeof(f->dst));
 	memcpy(&f->dst, &e->pend_dst, sizeof(e->pend_dst));
+	memset(&f->src, 0, sizeof(f->src));
+	memcpy(&f->src, &e->pend_src, sizeof(e->pend_src));
 	e->pend = false;
 	e->pend_shared = false;
 }
@@ -102,14 +104,13 @@ static void emit(int fd, const struct flight *f, const struct sockaddr_storage *
 	ep_log_write(buf, n);
 }
 
-/* Write the outcome of F, learned now on the open FD. */
+/* Write the outcome of F, learned now on the open FD.  Its source is the
+ * one the call left (the socket's address after a failure may be gone). */
 static void emit_open(int fd, const struct flight *f, const struct ep_tcpfacts *tcp,
                       int err, const char *via, const char *outcome)
 {
-	struct sockaddr_storage src;
-	if (ep_sys_getsockname(fd, &src) < 0)
-		memset(&src, 0, sizeof(src));
-	emit(fd, f, &src, tcp, err, via, outcome);
+	(void)fd;
+	emit(fd, f, &f->src, tcp, err, via, outcome);
 }
 
 /* A handshake that is over, with no error pending: it succeeded, unless the
@@ -202,6 +203,16 @@ void ep_outcome_after_call(struct ep_call *c, int rc, int err)
 		                      ep_fd_find_opt_int(e, SOL_SOCKET, SO_SNDTIMEO_NEW_, &v);
 	}
 	if (flying) {
+		/* The source, read once for the call's record and the outcome's. */
+		if (!c->have_after) {
+			if (ep_sys_getsockname(c->fd, &c->after) < 0)
+				memset(&c->after, 0, sizeof(c->after));
+			c->have_after = true;
+		}
+		memset(&e->pend_src, 0, sizeof(e->pend_src));
+		memcpy(&e->pend_src, &c->after,
+		       c->after.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+		                                     : sizeof(struct sockaddr_in6));
 		atomic_store_explicit(&any_pending, true, memory_order_relaxed);
 		e->pend = true;
 		e->pend_shared = false;
@@ -281,8 +292,7 @@ void ep_outcome_close_begin(int fd, struct ep_closing *cl)
 		if (!cl->err)
 			cl->outcome = settled_without_error(&cl->tcp);
 	}
-	if (ep_sys_getsockname(fd, &cl->src) < 0)
-		memset(&cl->src, 0, sizeof(cl->src));
+	cl->src = f.src;
 	/* Another fd may hold the socket: then this close ends nothing,
 	 * which only the kernel can tell, after the close. */
 	cl->verify = f.shared;
@@ -342,6 +352,7 @@ void ep_outcome_close_end(int fd, struct ep_closing *cl)
 	f.domain = cl->domain;
 	f.shared = cl->shared;
 	f.dst = cl->dst;
+	f.src = cl->src;
 	emit(fd, &f, &cl->src, &cl->tcp, cl->err, via, cl->outcome);
 }
 
@@ -358,6 +369,7 @@ void ep_outcome_close_abort(int fd, struct ep_closing *cl)
 		e->pend_pid = ep_pid();
 		e->pend_t0 = cl->t0;
 		memcpy(&e->pend_dst, &cl->dst, sizeof(e->pend_dst));
+		memcpy(&e->pend_src, &cl->src, sizeof(e->pend_src));
 	}
 	ep_fd_unlock(e);
 }
@@ -377,7 +389,7 @@ __attribute__((destructor)) static void ep_outcome_at_exit(void)
 		ep_outcome_close_begin(fd, &cl);
 		if (!cl.active || cl.shared)
 			continue;
-		struct flight f = {cl.cookie, cl.seq, cl.t0, cl.domain, false, cl.dst};
+		struct flight f = {cl.cookie, cl.seq, cl.t0, cl.domain, false, cl.dst, cl.src};
 		emit(fd, &f, &cl.src, &cl.tcp, cl.err, "exit", cl.outcome);
 	}
 	errno = saved;

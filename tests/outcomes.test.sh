@@ -323,4 +323,21 @@ if not (c["results"].get("ECONNREFUSED", 0) >= 3 and c["results"].get("abandoned
         c["unknown"] >= 1 and c["syn_retrans"]["with_any"] >= 1):
     sys.exit(1)
 EOF
+# The README's jq join of calls and outcomes, run as printed there.
+case_begin jq-join
+if ! command -v jq >/dev/null; then
+	case_skip "jq is not installed (the README's example needs it)"
+else
+	prog=$(sed -n '/^    # each connection, its call joined/,/ephport.jsonl$/p' README.md |
+		sed -n '/^    jq -sc/,$p' | sed 's/^    //')
+	[ -n "$prog" ] || bad "the README has no jq join example"
+	joined=$(cd "$tmp" && cp "$all" ephport.jsonl && eval "$prog")
+	want=$("$PY" -c '
+import json, sys
+print(len(set(json.loads(l).get("conn") for l in open(sys.argv[1])) - {None}))' "$all")
+	got=$(grep -c '"conn"' <<<"$joined")
+	[ "$got" = "$want" ] || bad "the README's jq join gives $got connections, the log has $want"
+	grep -q '"call":"EINPROGRESS","outcome":"ECONNREFUSED"' <<<"$joined" ||
+		bad "the README's jq join does not pair a call with its refusal"
+fi
 finish
