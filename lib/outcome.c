@@ -197,7 +197,7 @@ void ep_outcome_after_call(struct ep_call *c, int rc, int err)
 	if (err == EINPROGRESS) {
 		/* A blocking socket answers EINPROGRESS when SO_SNDTIMEO ran
 		 * out: the record must then ask whether it was blocking. */
-		int v;
+		int v = 0;
 		c->rec.ask_blocking = e->opts_overflow ||
 		                      ep_fd_find_opt_int(e, SOL_SOCKET, SO_SNDTIMEO_OLD_, &v) ||
 		                      ep_fd_find_opt_int(e, SOL_SOCKET, SO_SNDTIMEO_NEW_, &v);
