@@ -218,8 +218,8 @@ if [ ! -x "$ngx" ]; then
 	case_skip "nginx is not installed (Debian: nginx-light)"
 elif [ "$(id -u)" != 0 ]; then
 	case_skip "nginx's workers give up root only when it runs as root"
-elif [ -n "$san" ]; then
-	case_skip "nginx is not run under a sanitizer build of the library"
+elif san_blocks "$ngx" -v; then
+	case_skip "$san_why"
 else
 	nd=$tmp/nginx
 	mkdir -p "$nd"
