@@ -127,6 +127,15 @@ static const char *fast_value(const char *p, const char *end, struct jval *v)
 	}
 }
 
+/* Keys are a dozen bytes at most: a loop beats a call to memcmp(). */
+static inline bool same_bytes(const char *a, const char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (a[i] != b[i])
+			return false;
+	return true;
+}
+
 static int key_index(const char *k, size_t len, unsigned *expect)
 {
 	static uint8_t key_len[K_COUNT];
@@ -136,8 +145,7 @@ static int key_index(const char *k, size_t len, unsigned *expect)
 	/* Keys usually come in the writer's order: try the expected one.  A
 	 * record kind without some keys costs a few length comparisons. */
 	for (unsigned n = 0, i = *expect; n < K_COUNT; n++, i = i + 1 == K_COUNT ? 0 : i + 1) {
-		if (key_len[i] == len && rec_key_names[i][0] == k[0] &&
-		    memcmp(rec_key_names[i], k, len) == 0) {
+		if (key_len[i] == len && same_bytes(rec_key_names[i], k, len)) {
 			*expect = (i + 1) % K_COUNT;
 			return (int)i;
 		}

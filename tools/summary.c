@@ -311,7 +311,10 @@ static void add_final(struct summary *s, const struct rec *r, uint32_t proc,
 	struct dest *d = &s->dests.d[dest];
 
 	counters_add(&c->results, r->result);
-	counters_add(&c->via, r->kind == REC_OUTCOME ? r->via : (struct rstr){"call", 4});
+	if (r->kind == REC_OUTCOME)
+		counters_add(&c->via, r->via);
+	else
+		c->via_call++;
 	if (!rstr_is(r->result, "ok")) {
 		c->failed++;
 		g->failed++;
@@ -628,7 +631,16 @@ static void finish_conns(struct summary *s)
 	s->tto_grouped = xrealloc(NULL, (n ? n : 1) * sizeof(*s->tto_grouped));
 	s->tto_cmd_grouped = xrealloc(NULL, (n ? n : 1) * sizeof(*s->tto_cmd_grouped));
 	group_pcts(s->procs.g, s->procs.n, c->tto, c->tto_proc, n, s->tto_grouped, tmp);
-	group_pcts(s->cmds.g, s->cmds.n, c->tto, cmd_of, n, s->tto_cmd_grouped, tmp);
+	if (s->cmds.n == s->procs.n) {
+		/* One process per command: the same groups. */
+		for (size_t p = 0; p < s->procs.n; p++) {
+			struct group *cmd = &s->cmds.g[s->procs.g[p].cmd];
+			cmd->p50 = s->procs.g[p].p50;
+			cmd->p99 = s->procs.g[p].p99;
+		}
+	} else {
+		group_pcts(s->cmds.g, s->cmds.n, c->tto, cmd_of, n, s->tto_cmd_grouped, tmp);
+	}
 	stats_sort_u64(c->tto, n, tmp);
 	if (c->nrtt) {
 		tmp = xrealloc(tmp, c->nrtt * sizeof(*tmp));
@@ -636,6 +648,11 @@ static void finish_conns(struct summary *s)
 	}
 	free(cmd_of);
 	free(tmp);
+	if (c->via_call) {
+		/* Learned within the call: listed first. */
+		size_t k = counters_add(&c->via, (struct rstr){"call", 4});
+		c->via.c[k].n += c->via_call - 1;
+	}
 	counters_sort(&c->results);
 	counters_sort(&c->via);
 	s->multi_proc_cmd = s->cmds.n < s->procs.n;

@@ -114,6 +114,7 @@ struct conns {
 	uint64_t unknown_v1;  /* ... of which without "conn" (schema 1 logs) */
 	uint64_t failed, abandoned;
 	struct counters results, via;
+	uint64_t via_call;    /* outcomes learned within their call */
 	uint64_t *tto;        /* time to outcome, per connection that has one */
 	uint32_t *tto_proc;   /* ... and its process row */
 	size_t ntto, cap;
