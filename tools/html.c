@@ -846,6 +846,32 @@ static void results_table(FILE *f, const struct summary *s)
 	fputs("</table>\n", f);
 }
 
+/* Connections by final outcome (a blocking call's result, a non-blocking
+ * connect's outcome record), the unknown ones last. */
+static void outcomes_table(FILE *f, const struct summary *s)
+{
+	const struct conns *c = &s->conns;
+	uint64_t total = c->started + c->orphans;
+
+	if (!total)
+		return;
+	fputs("<table class=\"r\"><tr><th>final outcome</th><th>connections</th><th>share</th>"
+	      "</tr>\n", f);
+	for (size_t i = 0; i < c->results.n; i++) {
+		const struct counter *k = &c->results.c[i];
+		bool ok = k->len == 2 && memcmp(k->name, "ok", 2) == 0;
+		fprintf(f, "<tr><td class=\"l%s\">", ok ? "" : " e");
+		esc(f, k->name);
+		fprintf(f, "</td><td>%llu</td><td>%.2f%%</td></tr>\n", (unsigned long long)k->n,
+		        100.0 * (double)k->n / (double)total);
+	}
+	if (c->unknown)
+		fprintf(f, "<tr><td class=\"l\">unknown (no outcome in the log)</td><td>%llu</td>"
+		        "<td>%.2f%%</td></tr>\n", (unsigned long long)c->unknown,
+		        100.0 * (double)c->unknown / (double)total);
+	fputs("</table>\n", f);
+}
+
 static void percentile_table(FILE *f, const struct summary *s, const struct report_opts *o)
 {
 	static const char *const names[3] = {"select", "connect", "total"};
@@ -917,14 +943,19 @@ static void page(FILE *f, struct html_state *h, const struct series *se,
 	        (unsigned long long)s->records, from, to, span);
 	if (span > 0)
 		fprintf(f, ", %.1f calls/s", (double)s->records / span);
-	fprintf(f, "); %llu errors (%.2f%%), %llu fallbacks. %llu lines read, %llu malformed, "
+	fprintf(f, "); %llu errors (%.2f%%), %llu fallbacks; %llu connections, %llu failed, "
+	        "%llu outcome records. %llu lines read, %llu malformed, "
 	        "%llu of other kinds, %llu filtered out.</p>\n",
 	        (unsigned long long)s->errors, 100.0 * (double)s->errors / (double)s->records,
-	        (unsigned long long)s->fallback, (unsigned long long)s->scan.lines,
+	        (unsigned long long)s->fallback,
+	        (unsigned long long)(s->conns.started + s->conns.orphans),
+	        (unsigned long long)s->conns.failed, (unsigned long long)s->scan.outcomes,
+	        (unsigned long long)s->scan.lines,
 	        (unsigned long long)s->scan.malformed, (unsigned long long)s->scan.other,
 	        (unsigned long long)s->scan.filtered);
 	fputs("<div class=\"top\">\n", f);
 	results_table(f, s);
+	outcomes_table(f, s);
 	percentile_table(f, s, o);
 	fputs("</div>\n", f);
 	latency_chart(f, se);
@@ -941,9 +972,11 @@ static void empty_page(FILE *f, const struct scan_counts *c)
 {
 	fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
 	        "<title>ephport report</title><style>\n%s</style></head><body>\n"
-	        "<h1>ephport report</h1>\n<p>No records%s (%llu lines read, %llu malformed, "
+	        "<h1>ephport report</h1>\n<p>No records of connect() calls%s (%llu outcome records, "
+	        "%llu lines read, %llu malformed, "
 	        "%llu of other kinds, %llu filtered out).</p>\n</body></html>\n", style,
-	        c->filtered ? " match the filters" : "", (unsigned long long)c->lines,
+	        c->filtered ? " match the filters" : "", (unsigned long long)c->outcomes,
+	        (unsigned long long)c->lines,
 	        (unsigned long long)c->malformed, (unsigned long long)c->other,
 	        (unsigned long long)c->filtered);
 }
