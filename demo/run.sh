@@ -170,10 +170,13 @@ fi
 server_pid=
 
 # ---- 4. the log -------------------------------------------------------------------
-nrec=$(wc -l <"$LOG" 2>/dev/null || echo 0)
-section "4. The log: one JSON object per connect() call ($nrec records in demo.jsonl)" \
+nrec=$(grep -c '^{"v":2,"ev":"connect",' "$LOG" 2>/dev/null || echo 0)
+nout=$(grep -c '^{"v":2,"ev":"outcome",' "$LOG" 2>/dev/null || echo 0)
+section "4. The log: one JSON object per connect() call ($nrec call records in demo.jsonl)" \
 	"Each record has the chosen port (sport), candidates tried, collisions, time choosing the port" \
-	"(select_ns), time in the kernel's connect() (connect_ns), the whole call (total_ns) and the result."
+	"(select_ns), time in the kernel's connect() (connect_ns), the whole call (total_ns) and the result." \
+	"A connect that went on after its call (EINPROGRESS) gets one more record when the program" \
+	"learns how it ended, joined to the call by \"conn\" ($nout outcome records: SO_ERROR 0, ok)."
 show head -3 '$tmp/demo.jsonl'
 head -3 "$LOG"
 if command -v python3 >/dev/null; then
@@ -181,8 +184,14 @@ if command -v python3 >/dev/null; then
 	echo "${dim}One record from the epoll client, pretty-printed:${off}"
 	show "grep -m1 '\"EINPROGRESS\"' \$tmp/demo.jsonl | python3 -m json.tool"
 	grep -m1 '"EINPROGRESS"' "$LOG" | python3 -m json.tool || fail "a record is not valid JSON"
+	echo "${dim}... and its outcome:${off}"
+	conn=$(grep -m1 '"EINPROGRESS"' "$LOG" | sed 's/.*"conn":"\([^"]*\)".*/\1/')
+	show "grep '\"ev\":\"outcome\".*\"conn\":\"$conn\"' \$tmp/demo.jsonl | python3 -m json.tool"
+	grep "\"ev\":\"outcome\".*\"conn\":\"$conn\"" "$LOG" | python3 -m json.tool ||
+		fail "no outcome record for connection $conn"
 fi
-[ "$nrec" -eq $((NBLOCK + NEPOLL)) ] || fail "expected $((NBLOCK + NEPOLL)) records in the log, found $nrec"
+[ "$nrec" -eq $((NBLOCK + NEPOLL)) ] || fail "expected $((NBLOCK + NEPOLL)) call records in the log, found $nrec"
+[ "$nout" -le "$NEPOLL" ] || fail "$nout outcome records for $NEPOLL non-blocking connects"
 nbad=$(grep -c -v -E '"result":"(ok|EINPROGRESS)"' "$LOG")
 [ "$nbad" -eq 0 ] || fail "$nbad records have a result other than ok or EINPROGRESS"
 

@@ -14,7 +14,9 @@
 
 #include "call.h"
 #include "logwriter.h"
+#include "outcome.h"
 #include "real.h"
+#include "sockdiag.h"
 #include "state.h"
 #include "sys.h"
 
@@ -25,8 +27,14 @@ int ep_call_connect(struct ep_call *c, const struct sockaddr *addr, socklen_t le
 	int err = errno;
 	uint64_t t2 = ep_now_ns();
 	/* The last real connect() is the kernel's part of the call; what came
-	 * before it (choosing, refused candidates) is ephport's. */
+	 * before it (choosing, refused candidates) is ephport's.  Every real
+	 * connect() but the last was a candidate the kernel refused. */
+	if (c->rec.real_connects++)
+		c->rec.refused_ns += c->rec.connect_ns;
 	c->rec.connect_ns = t2 - t1;
+	/* Lookups, like refusals, are parts of select_ns: those made before
+	 * this connect. */
+	c->rec.lookup_ns = ep_diag_time_ns() - c->rec.diag_start;
 	c->rec.select_ns = t1 - c->t0;
 	errno = err;
 	return rc;
@@ -42,7 +50,8 @@ static void finish_record(struct ep_call *c, int err)
 		/* A first connect() on a non-blocking TCP socket never ends at
 		 * once (a later one may report the completion with 0). */
 		r->blocking = true;
-	} else if (err == EINPROGRESS) {
+	} else if (err == EINPROGRESS && !r->ask_blocking) {
+		/* Non-blocking, unless SO_SNDTIMEO bounded a blocking one. */
 		r->blocking = false;
 	} else {
 		int fl = ep_sys_getfl(c->fd);
@@ -80,6 +89,7 @@ int ep_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	c.ulen = len;
 	clock_gettime(CLOCK_REALTIME, &c.rec.ts);
 	c.t0 = ep_now_ns();
+	c.rec.diag_start = ep_diag_time_ns();
 
 	if (!ep_classify(&c)) {
 		errno = saved;
@@ -103,8 +113,10 @@ int ep_connect(int fd, const struct sockaddr *addr, socklen_t len)
 		rc = ep_choose_and_connect(&c);
 	}
 	int err = rc < 0 ? errno : 0;
-	if (logging)
+	if (logging) {
+		ep_outcome_after_call(&c, rc, err);
 		finish_record(&c, err);
+	}
 	errno = rc < 0 ? err : saved;
 	return rc;
 }

@@ -95,6 +95,9 @@ void ep_fd_reset(struct ep_fdent *e, uint64_t cookie, int domain, int type,
 	e->opts_len = 0;
 	e->range_forced = false;
 	e->range_user = 0;
+	e->pend = false;
+	e->pend_shared = false;
+	e->conn_seq = 0;
 	e->occ_port = 0;
 	e->occ_bound = false;
 	e->occ_tag = 0;
@@ -130,6 +133,9 @@ void ep_fd_copy(int oldfd, int newfd)
 		memcpy((char *)dst + sizeof(dst->busy), (char *)src + sizeof(src->busy),
 		       sizeof(*dst) - sizeof(dst->busy));
 		dst->n_epoll = 0; /* epoll registers (file, fd) pairs */
+		/* Both fds now name the socket whose connect may be in
+		 * flight: closing one of them ends nothing (outcome.h). */
+		src->pend_shared = dst->pend_shared = src->pend;
 		ep_fd_unlock(dst);
 	}
 	ep_fd_unlock(src);
@@ -258,6 +264,28 @@ int ep_fd_find_opt_int(const struct ep_fdent *e, int level, int name, int *val)
 	struct find_ctx f = {level, name, val, 0};
 	ep_fd_each_opt(e, find_one, &f);
 	return f.found;
+}
+
+int ep_fd_next_pending(int from)
+{
+	if (from < 0)
+		from = 0;
+	for (unsigned fd = (unsigned)from; fd < CHUNK_FDS * NCHUNKS; fd++) {
+		struct ep_fdent *chunk = atomic_load_explicit(&chunks[fd >> CHUNK_SHIFT],
+		                                              memory_order_acquire);
+		if (!chunk) {
+			fd |= CHUNK_FDS - 1; /* the next chunk */
+			continue;
+		}
+		struct ep_fdent *e = &chunk[fd & (CHUNK_FDS - 1)];
+		if (!ep_fd_trylock(e))
+			continue;
+		bool pend = e->pend;
+		ep_fd_unlock(e);
+		if (pend)
+			return (int)fd;
+	}
+	return -1;
 }
 
 void ep_fd_atfork_child(void)

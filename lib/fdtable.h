@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 /* Bytes of recorded setsockopt() calls per socket. */
@@ -41,6 +42,18 @@ struct ep_fdent {
 		uint32_t events;
 		uint64_t data;
 	} epoll[2];
+	/* The connection in flight: a non-blocking connect() whose outcome the
+	 * program has not learned yet (outcome.h). */
+	bool pend;
+	bool pend_shared;      /* ... and another fd was dup()ed from this one */
+	int pend_pid;          /* the process that started it */
+	uint32_t conn_seq;     /* connections started on this socket */
+	uint64_t pend_t0;      /* monotonic ns at its call's start */
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} pend_dst, pend_src;  /* its destination, and its source after the call */
 	bool pre_bound;        /* the program had bound an address (port 0) */
 	uint8_t pre_addr[16];  /* ... this one (4 bytes for AF_INET) */
 	uint8_t opts[EP_OPTLOG_LEN]; /* {u16 level, u16 name, u16 len, value}* */
@@ -91,6 +104,10 @@ uint32_t ep_epoll_gen(int epfd);
 
 /* The last value recorded for an int option; 1 when found. */
 int ep_fd_find_opt_int(const struct ep_fdent *e, int level, int name, int *val);
+
+/* The first fd at or above FROM whose entry has a connection in flight
+ * (entries busy at the time are passed over), or -1. */
+int ep_fd_next_pending(int from);
 
 /* After fork(): the child has one thread, so no lock can be legitimately
  * held; release any that a parent thread held at the time of the fork. */

@@ -165,12 +165,48 @@ const char *ep_errno_name(int err, char tmp[16])
 	return tmp;
 }
 
+static void put_conn(struct out *o, const struct ep_record *r)
+{
+	if (!r->conn_cookie)
+		return;
+	key(o, "conn");
+	put(o, "\"", 1);
+	put_u64(o, r->conn_cookie);
+	put(o, ".", 1);
+	put_u64(o, r->conn_seq);
+	put(o, "\"", 1);
+}
+
+static void put_tcp(struct out *o, const struct ep_tcpfacts *t)
+{
+	if (!t->known)
+		return;
+	if (t->syn_known) {
+		key(o, "syn_retrans");
+		put_u64(o, t->syn_retrans);
+	}
+	if (t->rtt_us) {
+		key(o, "rtt_us");
+		put_u64(o, t->rtt_us);
+	}
+}
+
+static void put_end(struct out *o, const char *result, int err)
+{
+	key(o, "result");
+	put_str(o, result);
+	key(o, "errno");
+	put_i64(o, err);
+	put(o, "}", 1);
+}
+
 size_t ep_record_format(const struct ep_record *r, char *buf, size_t cap)
 {
 	struct out o = {buf, 0, cap - 1}; /* room for the newline */
 	char tmp[16];
 
-	puts_(&o, "{\"v\":1,\"ts\":");
+	puts_(&o, r->kind == EP_REC_OUTCOME ? "{\"v\":2,\"ev\":\"outcome\",\"ts\":"
+	                                    : "{\"v\":2,\"ev\":\"connect\",\"ts\":");
 	put_i64(&o, r->ts.tv_sec);
 	put(&o, ".", 1);
 	/* microseconds, zero-padded to 6 digits */
@@ -187,6 +223,7 @@ size_t ep_record_format(const struct ep_record *r, char *buf, size_t cap)
 	put_str(&o, r->comm ? r->comm : "");
 	key(&o, "fd");
 	put_i64(&o, r->fd);
+	put_conn(&o, r);
 	key(&o, "proto");
 	put_str(&o, r->protocol == IPPROTO_UDP ? "udp"
 	            : r->protocol == IPPROTO_TCP ? "tcp" : "other");
@@ -194,6 +231,16 @@ size_t ep_record_format(const struct ep_record *r, char *buf, size_t cap)
 	put_str(&o, r->family == AF_INET6 ? "ipv6" : "ipv4");
 	put_addr(&o, &r->src, "src", "sport");
 	put_addr(&o, &r->dst, "dst", "dport");
+	if (r->kind == EP_REC_OUTCOME) {
+		key(&o, "via");
+		put_str(&o, r->via ? r->via : "");
+		key(&o, "outcome_ns");
+		put_u64(&o, r->outcome_ns);
+		put_tcp(&o, &r->tcp);
+		put_end(&o, r->outcome ? r->outcome : ep_errno_name(r->err, tmp), r->err);
+		buf[o.len++] = '\n';
+		return o.len;
+	}
 	key(&o, "strategy");
 	put_str(&o, r->strategy);
 	if (r->reason) {
@@ -208,6 +255,10 @@ size_t ep_record_format(const struct ep_record *r, char *buf, size_t cap)
 		key(&o, "commit");
 		put_str(&o, r->commit);
 	}
+	if (r->again) {
+		key(&o, "again");
+		puts_(&o, "true");
+	}
 	key(&o, "blocking");
 	puts_(&o, r->blocking ? "true" : "false");
 	key(&o, "tries");
@@ -216,15 +267,16 @@ size_t ep_record_format(const struct ep_record *r, char *buf, size_t cap)
 	put_u64(&o, r->collisions);
 	key(&o, "select_ns");
 	put_u64(&o, r->select_ns);
+	key(&o, "refused_ns");
+	put_u64(&o, r->refused_ns);
+	key(&o, "lookup_ns");
+	put_u64(&o, r->lookup_ns);
 	key(&o, "connect_ns");
 	put_u64(&o, r->connect_ns);
 	key(&o, "total_ns");
 	put_u64(&o, r->total_ns);
-	key(&o, "result");
-	put_str(&o, ep_errno_name(r->err, tmp));
-	key(&o, "errno");
-	put_i64(&o, r->err);
-	put(&o, "}", 1);
+	put_tcp(&o, &r->tcp);
+	put_end(&o, ep_errno_name(r->err, tmp), r->err);
 	buf[o.len++] = '\n';
 	return o.len;
 }

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
@@ -19,11 +20,19 @@
 #include <unistd.h>
 
 static atomic_int log_fd = -1;
-/* LOST: the fd was taken from us behind our back; reopen at the next write. */
+/* LOST: the fd was taken from us behind our back, or given up to the
+ * program (ep_log_yield); reopen at the next write.
+ * DEFERRED: not opened yet: a file target is opened by the first record
+ * (or just before the process gives up the rights it may need to open it,
+ * ep_log_open_now), so a process that never connects never holds the fd,
+ * nor makes the file. */
 #define LOST (-2)
+#define DEFERRED (-3)
 static bool private_fd;      /* a file we opened (not stderr / fd:N) */
-static const char *log_path; /* points into the static config */
+static const char *log_path; /* the static config's, or abs_path */
+static char abs_path[PATH_MAX];
 static _Atomic uint64_t log_dev, log_ino;
+static atomic_bool told;     /* the "cannot open" line was written */
 
 static void say(const char *a, const char *b, const char *c)
 {
@@ -52,6 +61,7 @@ static int move_high(int fd)
 	return hi;
 }
 
+/* Open the file; -1 with errno set on failure. */
 static int open_path(void)
 {
 	int fd = (int)syscall(SYS_openat, AT_FDCWD, log_path,
@@ -68,6 +78,23 @@ static int open_path(void)
 	return fd;
 }
 
+/* The path as it names the file now: opened later, it must name the same
+ * file after the program changed its working directory. */
+static const char *absolute(const char *path)
+{
+	if (path[0] == '/')
+		return path;
+	long n = syscall(SYS_getcwd, abs_path, sizeof(abs_path));
+	size_t len = strlen(path);
+	if (n <= 0 || abs_path[0] != '/' || strlen(abs_path) + 1 + len >= sizeof(abs_path))
+		return path; /* unreachable or too long: as given */
+	size_t d = strlen(abs_path);
+	if (abs_path[d - 1] != '/')
+		abs_path[d++] = '/';
+	memcpy(abs_path + d, path, len + 1);
+	return abs_path;
+}
+
 void ep_log_open(const struct ep_config *c)
 {
 	int saved = errno;
@@ -80,14 +107,9 @@ void ep_log_open(const struct ep_config *c)
 		atomic_store(&log_fd, c->log_fd);
 		break;
 	case EP_LOG_PATH:
-		log_path = c->log_path;
+		log_path = absolute(c->log_path);
 		private_fd = true;
-		int fd = open_path();
-		if (fd < 0) {
-			say("ephport: EPHPORT_LOG=\"", log_path, "\": cannot open the log file; connections go on without a log");
-			private_fd = false;
-		}
-		atomic_store(&log_fd, fd);
+		atomic_store(&log_fd, DEFERRED);
 		break;
 	default:
 		break;
@@ -95,10 +117,60 @@ void ep_log_open(const struct ep_config *c)
 	errno = saved;
 }
 
+/* Open the file in place of FD (DEFERRED or LOST, or a number no longer
+ * ours).  Returns the fd to write, or -1 (nothing to write to now). */
+static int reopen(int fd)
+{
+	int fresh = open_path();
+	if (fresh < 0) {
+		int e = errno;
+		if (e == EMFILE || e == ENFILE)
+			return -1; /* no room now: try again at the next record */
+		/* The path itself is unusable: logging ends in this process. */
+		if (atomic_compare_exchange_strong(&log_fd, &fd, -1) &&
+		    !atomic_exchange(&told, true))
+			say("ephport: EPHPORT_LOG=\"", log_path,
+			    "\": cannot open the log file; connections go on without a log");
+		return -1;
+	}
+	if (!atomic_compare_exchange_strong(&log_fd, &fd, fresh)) {
+		/* Another thread opened it meanwhile: use theirs. */
+		syscall(SYS_close, fresh);
+		return fd >= 0 ? fd : -1;
+	}
+	return fresh;
+}
+
+void ep_log_open_now(void)
+{
+	int fd = atomic_load(&log_fd);
+	if (fd != DEFERRED)
+		return;
+	int saved = errno;
+	reopen(fd);
+	errno = saved;
+}
+
+static bool still_ours(int fd);
+
+bool ep_log_yield(void)
+{
+	int fd = atomic_load(&log_fd);
+	if (!private_fd || fd < 0)
+		return false;
+	int saved = errno;
+	bool ours = still_ours(fd); /* else the number is the program's now */
+	bool freed = atomic_compare_exchange_strong(&log_fd, &fd, LOST) && ours;
+	if (freed)
+		syscall(SYS_close, fd);
+	errno = saved;
+	return freed;
+}
+
 bool ep_log_enabled(void)
 {
 	int fd = atomic_load_explicit(&log_fd, memory_order_relaxed);
-	return fd >= 0 || fd == LOST;
+	return fd >= 0 || fd == LOST || fd == DEFERRED;
 }
 
 bool ep_log_is_private_fd(int fd)
@@ -151,19 +223,13 @@ static bool still_ours(int fd)
 void ep_log_write(const char *buf, size_t len)
 {
 	int fd = atomic_load_explicit(&log_fd, memory_order_acquire);
-	if (fd < 0 && fd != LOST)
+	if (fd < 0 && fd != LOST && fd != DEFERRED)
 		return;
 	int saved = errno;
-	if (private_fd && (fd == LOST || !still_ours(fd))) {
-		/* The number is no longer ours: never close or write it. */
-		int fresh = open_path();
-		if (!atomic_compare_exchange_strong(&log_fd, &fd, fresh)) {
-			if (fresh >= 0)
-				syscall(SYS_close, fresh);
-			fd = atomic_load(&log_fd);
-		} else {
-			fd = fresh;
-		}
+	if (private_fd && (fd == LOST || fd == DEFERRED || !still_ours(fd))) {
+		/* Not opened yet, or the number is no longer ours: never close
+		 * or write it. */
+		fd = reopen(fd);
 		if (fd < 0)
 			goto out;
 	}

@@ -8,9 +8,17 @@
 
 #include "config.h"
 
-/* Open the target named by C.  On failure writes one line to stderr and
- * leaves logging off; connections are unaffected. */
+/* Set up the target named by C.  A file is opened by the first record
+ * (a relative path is taken relative to the working directory of now); if
+ * it cannot be, one line goes to stderr and logging ends; connections are
+ * unaffected. */
 void ep_log_open(const struct ep_config *c);
+/* Open a file target now if it is not open yet: the process is about to
+ * give up rights it may need to open it (setuid(), chroot()...). */
+void ep_log_open_now(void);
+/* The program needs a descriptor slot and the table is full: close the
+ * private log fd (reopened at the next record).  True if one was freed. */
+bool ep_log_yield(void);
 bool ep_log_enabled(void);
 /* Append one record (a complete line). */
 void ep_log_write(const char *buf, size_t len);

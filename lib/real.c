@@ -69,6 +69,17 @@ const struct ep_real *ep_real(void)
 	r.dup = resolve("dup", (void *)ep_w_dup, 1);
 	r.dup2 = resolve("dup2", (void *)ep_w_dup2, 1);
 	r.dup3 = resolve("dup3", (void *)ep_w_dup3, 1);
+	r.shutdown = resolve("shutdown", (void *)ep_w_shutdown, 1);
+	r.setuid = resolve("setuid", (void *)ep_w_setuid, 1);
+	r.setgid = resolve("setgid", (void *)ep_w_setgid, 1);
+	r.seteuid = resolve("seteuid", (void *)ep_w_seteuid, 1);
+	r.setegid = resolve("setegid", (void *)ep_w_setegid, 1);
+	r.setreuid = resolve("setreuid", (void *)ep_w_setreuid, 1);
+	r.setregid = resolve("setregid", (void *)ep_w_setregid, 1);
+	r.setresuid = resolve("setresuid", (void *)ep_w_setresuid, 1);
+	r.setresgid = resolve("setresgid", (void *)ep_w_setresgid, 1);
+	r.setgroups = resolve("setgroups", (void *)ep_w_setgroups, 1);
+	r.chroot = resolve("chroot", (void *)ep_w_chroot, 1);
 	real = r;
 	atomic_store_explicit(&state, 2, memory_order_release);
 	return &real;

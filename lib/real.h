@@ -4,6 +4,7 @@
 #define EP_REAL_H
 
 #include <sys/socket.h>
+#include <sys/types.h>
 
 struct epoll_event;
 
@@ -21,6 +22,17 @@ struct ep_real {
 	int (*dup)(int);
 	int (*dup2)(int, int);
 	int (*dup3)(int, int, int);
+	int (*shutdown)(int, int);
+	int (*setuid)(uid_t);
+	int (*setgid)(gid_t);
+	int (*seteuid)(uid_t);
+	int (*setegid)(gid_t);
+	int (*setreuid)(uid_t, uid_t);
+	int (*setregid)(gid_t, gid_t);
+	int (*setresuid)(uid_t, uid_t, uid_t);
+	int (*setresgid)(gid_t, gid_t, gid_t);
+	int (*setgroups)(size_t, const gid_t *);
+	int (*chroot)(const char *);
 };
 
 /* Resolve every function (idempotent; cheap after the first call).  Aborts

@@ -16,6 +16,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "state.h"
+
 /* Parse an answer; returns 1 when NLMSG_DONE was seen, -errno on error. */
 static int parse(const unsigned char *buf, size_t len, int *count,
                  struct ep_diag_sock *out)
@@ -46,8 +48,27 @@ static int parse(const unsigned char *buf, size_t len, int *count,
 	return 0;
 }
 
+static __thread uint64_t diag_ns __attribute__((tls_model("initial-exec")));
+
+uint64_t ep_diag_time_ns(void)
+{
+	return diag_ns;
+}
+
+static int lookup(int family, const void *src, unsigned sport,
+                  const void *dst, unsigned dport, struct ep_diag_sock *out);
+
 int ep_diag_lookup(int family, const void *src, unsigned sport,
                    const void *dst, unsigned dport, struct ep_diag_sock *out)
+{
+	uint64_t t0 = ep_now_ns();
+	int rc = lookup(family, src, sport, dst, dport, out);
+	diag_ns += ep_now_ns() - t0;
+	return rc;
+}
+
+static int lookup(int family, const void *src, unsigned sport,
+                  const void *dst, unsigned dport, struct ep_diag_sock *out)
 {
 	struct {
 		struct nlmsghdr nlh;

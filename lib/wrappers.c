@@ -20,6 +20,7 @@
 #include "fdtable.h"
 #include "logwriter.h"
 #include "occupancy.h"
+#include "outcome.h"
 #include "real.h"
 #include "state.h"
 #include "sys.h"
@@ -33,10 +34,26 @@ static int ebadf(void)
 	return -1;
 }
 
+/* The descriptor table is full (EMFILE) and the program asked for a new
+ * fd: ephport's log fd is a slot the program would have without ephport
+ * (fcntl(F_GETFD) calls it free), so give it up and let the call have it.
+ * The log is reopened at the next record. */
+static bool make_room(int rc)
+{
+	if (rc >= 0 || errno != EMFILE)
+		return false;
+	int saved = errno;
+	bool freed = ep_log_yield();
+	errno = saved;
+	return freed;
+}
+
 int ep_w_socket(int domain, int type, int protocol)
 {
 	const struct ep_real *R = ep_real();
 	int fd = R->socket(domain, type, protocol);
+	if (make_room(fd))
+		fd = R->socket(domain, type, protocol);
 
 	if (fd < 0 || (domain != AF_INET && domain != AF_INET6) ||
 	    (type & 0xf) != SOCK_STREAM)
@@ -122,6 +139,13 @@ EXPORT(setsockopt, ep_w_setsockopt);
 int ep_w_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
 	int rc = ep_real()->getsockopt(fd, level, name, val, len);
+	if (rc == 0 && level == SOL_SOCKET && name == SO_ERROR && val && len &&
+	    *len >= sizeof(int)) {
+		int saved = errno;
+		ep_outcome_so_error(fd, *(int *)val);
+		errno = saved;
+		return rc;
+	}
 	bool reuse = level == SOL_SOCKET && name == SO_REUSEADDR;
 	bool range = level == IPPROTO_IP && name == IP_LOCAL_PORT_RANGE;
 	if (rc != 0 || !(reuse || range) || !val || !len)
@@ -147,6 +171,8 @@ static int do_fcntl(int (*real)(int, int, ...), int fd, int cmd, void *arg)
 	if (ep_log_is_private_fd(fd))
 		return ebadf();
 	int rc = real(fd, cmd, arg);
+	if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && make_room(rc))
+		rc = real(fd, cmd, arg);
 	if (rc >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) {
 		int saved = errno;
 		ep_fd_copy(fd, rc);
@@ -231,13 +257,44 @@ int ep_w_close(int fd)
 {
 	if (ep_log_is_private_fd(fd))
 		return ebadf(); /* without ephport this fd would not exist */
+	int saved = errno;
+	struct ep_closing cl;
+	ep_outcome_close_begin(fd, &cl);
+	errno = saved;
 	release_on_close(fd);
 	ep_fd_forget(fd);
 	ep_epoll_forget(fd);
-	return ep_real()->close(fd);
+	int rc = ep_real()->close(fd);
+	if (cl.active) {
+		saved = errno;
+		ep_outcome_close_end(fd, &cl);
+		errno = saved;
+	}
+	return rc;
 }
 EXPORT(close, ep_w_close);
 EXPORT(__close, ep_w_close);
+
+/* shutdown() of a socket whose handshake is under way disconnects it (the
+ * kernel's inet_shutdown()): the program gives the connection up. */
+int ep_w_shutdown(int fd, int how)
+{
+	struct ep_closing cl = {.active = false};
+	int saved = errno;
+	ep_outcome_shutdown_begin(fd, &cl);
+	errno = saved;
+	int rc = ep_real()->shutdown(fd, how);
+	if (cl.active) {
+		saved = errno;
+		if (rc == 0)
+			ep_outcome_close_end(fd, &cl);
+		else
+			ep_outcome_close_abort(fd, &cl);
+		errno = saved;
+	}
+	return rc;
+}
+EXPORT(shutdown, ep_w_shutdown);
 
 /* Close a range around the private log fd, never through it. */
 static int real_close_range(unsigned lo, unsigned hi, int flags)
@@ -265,6 +322,8 @@ int ep_w_dup(int fd)
 	if (ep_log_is_private_fd(fd))
 		return ebadf();
 	int rc = ep_real()->dup(fd);
+	if (make_room(rc))
+		rc = ep_real()->dup(fd);
 	if (rc >= 0) {
 		int saved = errno;
 		ep_fd_copy(fd, rc);
@@ -280,12 +339,25 @@ static int dup_to(int oldfd, int newfd, int flags, bool three)
 		return ebadf();
 	if (ep_log_is_private_fd(newfd))
 		ep_log_vacate((unsigned)newfd, (unsigned)newfd);
+	/* A socket under NEWFD is closed by the call, as by close(). */
+	struct ep_closing cl = {.active = false};
+	if (oldfd != newfd) {
+		int saved = errno;
+		ep_outcome_close_begin(newfd, &cl);
+		errno = saved;
+	}
 	const struct ep_real *R = ep_real();
 	int rc = three ? R->dup3(oldfd, newfd, flags) : R->dup2(oldfd, newfd);
-	if (rc >= 0 && oldfd != newfd) {
+	if (cl.active || (rc >= 0 && oldfd != newfd)) {
 		int saved = errno;
-		ep_epoll_forget(newfd);
-		ep_fd_copy(oldfd, newfd);
+		if (cl.active && rc >= 0)
+			ep_outcome_close_end(newfd, &cl);
+		else if (cl.active)
+			ep_outcome_close_abort(newfd, &cl); /* NEWFD was not closed */
+		if (rc >= 0 && oldfd != newfd) {
+			ep_epoll_forget(newfd);
+			ep_fd_copy(oldfd, newfd);
+		}
 		errno = saved;
 	}
 	return rc;
@@ -302,3 +374,29 @@ int ep_w_dup3(int oldfd, int newfd, int flags)
 	return dup_to(oldfd, newfd, flags, true);
 }
 EXPORT(dup3, ep_w_dup3);
+
+/* ---- giving up privileges ------------------------------------------------- */
+
+/* A process about to change its credentials or its root (a server's
+ * worker dropping root, say) may not be able to open the log file
+ * afterwards: open it now, if it is to be opened at all (a file target
+ * not opened yet).  Nothing else changes. */
+#define PRIV_WRAPPER(name, params, args) \
+	int ep_w_##name params \
+	{ \
+		if (ep_ready()) \
+			ep_log_open_now(); \
+		return ep_real()->name args; \
+	} \
+	EXPORT(name, ep_w_##name);
+
+PRIV_WRAPPER(setuid, (uid_t u), (u))
+PRIV_WRAPPER(setgid, (gid_t g), (g))
+PRIV_WRAPPER(seteuid, (uid_t u), (u))
+PRIV_WRAPPER(setegid, (gid_t g), (g))
+PRIV_WRAPPER(setreuid, (uid_t r, uid_t e), (r, e))
+PRIV_WRAPPER(setregid, (gid_t r, gid_t e), (r, e))
+PRIV_WRAPPER(setresuid, (uid_t r, uid_t e, uid_t s), (r, e, s))
+PRIV_WRAPPER(setresgid, (gid_t r, gid_t e, gid_t s), (r, e, s))
+PRIV_WRAPPER(setgroups, (size_t n, const gid_t *list), (n, list))
+PRIV_WRAPPER(chroot, (const char *path), (path))

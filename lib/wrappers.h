@@ -19,5 +19,19 @@ int ep_w_close_range(unsigned lo, unsigned hi, int flags);
 int ep_w_dup(int fd);
 int ep_w_dup2(int oldfd, int newfd);
 int ep_w_dup3(int oldfd, int newfd, int flags);
+int ep_w_shutdown(int fd, int how);
+
+#include <sys/types.h>
+
+int ep_w_setuid(uid_t u);
+int ep_w_setgid(gid_t g);
+int ep_w_seteuid(uid_t u);
+int ep_w_setegid(gid_t g);
+int ep_w_setreuid(uid_t r, uid_t e);
+int ep_w_setregid(gid_t r, gid_t e);
+int ep_w_setresuid(uid_t r, uid_t e, uid_t s);
+int ep_w_setresgid(gid_t r, gid_t e, gid_t s);
+int ep_w_setgroups(size_t n, const gid_t *list);
+int ep_w_chroot(const char *path);
 
 #endif

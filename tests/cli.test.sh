@@ -81,7 +81,7 @@ case_begin report
 out=$("$eph" report "$good" 2>"$tmp/err"); rc=$?
 eq "report rc" "$rc" 0
 eq "report: clean input, quiet stderr" "$(cat "$tmp/err")" ""
-has "report records" "$out" "records:    6 (6 lines read, 0 malformed, 0 filtered out)"
+has "report records" "$out" "records:    6 connect() calls, 0 outcomes (6 lines read, 0 malformed, 0 filtered out)"
 has "report span" "$out" "time span:  5.000000 s"
 has "report calls/s" "$out" "calls/s:    1.2"
 has "report ok" "$out" "  ok                        2   33.33%"
@@ -101,8 +101,8 @@ has "report hist footer" "$out" "avg = 35 usecs, total: 210 usecs, count: 6"
 has "report tries" "$out" "avg 2.50, max 8"
 has "report tries 8-15" "$out" "         8 -> 15         : 1 "
 has "report parity" "$out" "even 5 (100.00%), odd 0 (0.00%)"
-has "report dest v4" "$out" "  10.0.0.1:80                3        1     20.0µs     60.0µs         8"
-has "report dest v6" "$out" "  [2001:db8::1]:443          2        1     30.0µs     40.0µs         3"
+has "report dest v4" "$out" "  10.0.0.1:80                3          3        1     20.0µs     60.0µs         8"
+has "report dest v6" "$out" "  [2001:db8::1]:443          2          2        1     30.0µs     40.0µs         3"
 has "report ports" "$out" "source ports: 5 distinct, lowest 5001, highest 40006"
 has "report most reused" "$out" "most reused:  40004 (2 calls)"
 
@@ -119,7 +119,7 @@ has "report -n 1" "$out" "destinations: 3, top 1 by calls"
 case_begin report-input
 out=$("$eph" report "$messy" 2>"$tmp/err"); rc=$?
 eq "messy rc" "$rc" 0
-has "messy records" "$out" "records:    6 (12 lines read, 6 malformed, 0 filtered out)"
+has "messy records" "$out" "records:    6 connect() calls, 0 outcomes (12 lines read, 6 malformed, 0 filtered out)"
 has "messy stderr" "$(cat "$tmp/err")" "skipped 6 malformed lines (first: $messy:1)"
 has "messy same summary" "$out" "  total      30.0µs    60.0µs    60.0µs    60.0µs    60.0µs"
 
@@ -128,19 +128,21 @@ eq "empty rc" "$rc" 0
 has "empty message" "$out" "no records"
 
 out=$("$eph" report - <"$good"); eq "stdin rc" "$?" 0
-has "stdin records" "$out" "records:    6 (6 lines read"
+has "stdin records" "$out" "records:    6 connect() calls, 0 outcomes (6 lines read"
 out=$(cat "$good" "$messy" | "$eph" report - 2>"$tmp/err")
-has "stdin pipe records" "$out" "records:    12 (18 lines read, 6 malformed"
+has "stdin pipe records" "$out" "records:    12 connect() calls, 0 outcomes (18 lines read, 6 malformed"
 has "stdin name" "$(cat "$tmp/err")" "(first: (stdin):"
 out=$("$eph" report "$good" "$good")
 has "two files" "$out" "records:    12"
-# A record of another kind (a later version's outcome record, say): counted
-# apart from malformed lines, never in the summary.
-out=$( { cat "$good"; echo '{"v":1,"ev":"outcome","ts":1700000009.0,"pid":100,"fd":5,"sock":7,"result":"ok"}'; } |
+# A record of a kind this version does not know (a later version's, or an
+# outcome claiming schema 1, which had none): counted apart from malformed
+# lines, never in the summary.
+out=$( { cat "$good"; echo '{"v":1,"ev":"outcome","ts":1700000009.0,"pid":100,"fd":5,"sock":7,"result":"ok"}'
+	echo '{"v":2,"ev":"accept","ts":1700000009.0,"pid":100}'; } |
 	"$eph" report - 2>"$tmp/err")
-has "other kinds counted" "$out" "records:    6 (7 lines read, 0 malformed, 0 filtered out, 1 of other kinds)"
+has "other kinds counted" "$out" "records:    6 connect() calls, 0 outcomes (8 lines read, 0 malformed, 0 filtered out, 2 of kinds this version does not know)"
 has "other kinds same summary" "$out" "  total      30.0µs    60.0µs    60.0µs    60.0µs    60.0µs"
-has "other kinds message" "$(cat "$tmp/err")" "skipped 1 record of other kinds"
+has "other kinds message" "$(cat "$tmp/err")" "skipped 2 records of kinds this version does not know"
 
 "$eph" report "$tmp/no-such.jsonl" >/dev/null 2>"$tmp/err"; eq "missing rc" "$?" 1
 has "missing message" "$(cat "$tmp/err")" "cannot open $tmp/no-such.jsonl: No such file or directory"
@@ -214,6 +216,73 @@ has "no match message" "$out" "no records match the filters (6 records read)"
 "$eph" report --dst bogus "$good" >/dev/null 2>&1; eq "bad --dst" "$?" 2
 "$eph" report --since soon "$good" >/dev/null 2>&1; eq "bad --since" "$?" 2
 "$eph" report --sort size "$good" >/dev/null 2>&1; eq "bad --sort" "$?" 2
+
+# ---- report: schema 2, connections and their outcomes --------------------------------------
+# Hand-written records of the shapes the library writes: node's refused
+# non-blocking connect (learned by SO_ERROR), curl's blackholed one (two SYN
+# retransmissions, abandoned at 3 s), a Java-like IPv6 socket to
+# ::ffff:127.0.0.1 asked again with connect() (EALREADY, then ok), and a
+# blocking refusal.
+v2=$tmp/v2.jsonl
+call2() { # pid comm conn family dst dport extra total facts result errno
+	printf '{"v":2,"ev":"connect","ts":1700000100.000000,"pid":%s,"tid":%s,"comm":"%s","fd":7,"conn":"%s","proto":"tcp","family":"%s","src":"","sport":41000,"dst":"%s","dport":%s,"strategy":"kernel","commit":"range",%s"blocking":false,"tries":1,"collisions":0,"select_ns":4000,"refused_ns":0,"lookup_ns":0,"connect_ns":30000,"total_ns":%s,%s"result":"%s","errno":%s}\n' \
+		"$1" "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8" "$9" "${10}" "${11}"
+}
+out2() { # pid comm conn family dst dport via outcome_ns facts result errno
+	printf '{"v":2,"ev":"outcome","ts":1700000101.000000,"pid":%s,"tid":%s,"comm":"%s","fd":7,"conn":"%s","proto":"tcp","family":"%s","src":"","sport":41000,"dst":"%s","dport":%s,"via":"%s","outcome_ns":%s,%s"result":"%s","errno":%s}\n' \
+		"$1" "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8" "$9" "${10}" "${11}"
+}
+{
+	call2 500 node 11.1 ipv4 127.0.0.1 8081 '' 40000 '' EINPROGRESS 115
+	out2 500 node 11.1 ipv4 127.0.0.1 8081 so_error 250000 '"syn_retrans":0,' ECONNREFUSED 111
+	call2 501 curl 12.1 ipv4 10.9.9.9 80 '' 35000 '' EINPROGRESS 115
+	out2 501 curl 12.1 ipv4 10.9.9.9 80 close 3000000000 '"syn_retrans":2,' abandoned 0
+	call2 502 java 13.1 ipv6 ::ffff:127.0.0.1 8081 '' 45000 '' EINPROGRESS 115
+	call2 502 java 13.1 ipv6 ::ffff:127.0.0.1 8081 '"again":true,' 5000 '' EALREADY 114
+	out2 502 java 13.1 ipv6 ::ffff:127.0.0.1 8081 connect 700000 '"syn_retrans":0,"rtt_us":41,' ok 0
+	call2 503 psql 14.1 ipv4 127.0.0.1 5432 '' 60000 '"syn_retrans":0,' ECONNREFUSED 111
+} >"$v2"
+
+case_begin report-outcomes
+out=$("$eph" report "$v2" 2>"$tmp/err"); rc=$?
+eq "v2 rc" "$rc" 0
+eq "v2 quiet stderr" "$(cat "$tmp/err")" ""
+has "v2 records" "$out" "records:    5 connect() calls, 3 outcomes (8 lines read, 0 malformed, 0 filtered out)"
+has "v2 connections" "$out" "connections: 4 (a connect() call that started one)"
+has "v2 again" "$out" "further connect() calls on a socket already connecting or connected (not new connections): 1"
+has "v2 refused outcome" "$out" "  ECONNREFUSED              2   50.00%  (refused by the destination"
+has "v2 abandoned" "$out" "  abandoned                 1   25.00%  (closed by the program before the handshake ended"
+has "v2 not ok" "$out" "  not ok                    3   75.00%"
+has "v2 via" "$out" "learned by:     call 1, close 1, connect 1, so_error 1"
+has "v2 time to outcome" "$out" "  outcome     250µs     3.00s     3.00s     3.00s     3.00s"
+has "v2 rtt" "$out" "  rtt        41.0µs    41.0µs    41.0µs    41.0µs    41.0µs"
+has "v2 syn" "$out" "SYN retransmissions (SYNs sent again before an answer; TCP_INFO): 1 of 4 connections with any (25.00%), 2 in total, max 2"
+has "v2 EALREADY is no error" "$out" "  errors                    1   20.00%"
+has "v2 dest failed" "$out" "  127.0.0.1:8081                   1          1        1"
+has "v2 procs" "$out" "  501 curl          1          1        1         1        0      3.00s      3.00s"
+has "v2 explained tries" "$out" "those skipped without a"
+out=$("$eph" report --dst 127.0.0.1:8081 "$v2")
+has "--dst matches ::ffff:" "$out" "records:    3 connect() calls, 2 outcomes"
+out=$("$eph" report --result ECONNREFUSED "$v2")
+has "--result on outcomes" "$out" "records:    1 connect() calls, 1 outcomes"
+has "--result orphan outcome" "$out" "or an outcome whose call is not in the records read: 1"
+"$eph" report "$v2" >"$tmp/fast"
+"$eph" report --no-fast-path "$v2" >"$tmp/slow"
+ok "v2: fast and slow paths agree" cmp -s "$tmp/fast" "$tmp/slow"
+if [ -n "$PY" ]; then
+	"$eph" report --json "$v2" >"$tmp/j"
+	eq "json connections" "$(json_get "$tmp/j" 'd["connections"]["total"], sorted(d["connections"]["results"].items()), d["connections"]["unknown"]')" \
+		"(4, [('ECONNREFUSED', 2), ('abandoned', 1), ('ok', 1)], 0)"
+	eq "json syn" "$(json_get "$tmp/j" 'd["connections"]["syn_retrans"]["with_any"], d["connections"]["syn_retrans"]["max"]')" "(1, 2)"
+	eq "json procs" "$(json_get "$tmp/j" 'sorted((p["pid"], p["comm"], p["failed"]) for p in d["processes"])')" \
+		"[(500, 'node', 1), (501, 'curl', 1), (502, 'java', 0), (503, 'psql', 1)]"
+	eq "json split" "$(json_get "$tmp/j" 'd["time_split"]["all"]["choosing_ns"], d["time_split"]["all"]["connect_ns"]')" \
+		"(20000, 150000)"
+fi
+# Schema 1 and 2 records together: old logs still read.
+out=$(cat "$good" "$v2" | "$eph" report -)
+has "v1 and v2 together" "$out" "records:    11 connect() calls, 3 outcomes"
+has "v1 unknown noted" "$out" "or a schema 1 log"
 
 # ---- check ------------------------------------------------------------------------------
 case_begin check

@@ -85,6 +85,7 @@ eq "client exit status" "$?" 0
 cat >"$tmp/count.py" <<'EOF'
 import collections, json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]
+recs = [r for r in recs if r["ev"] == "connect"]
 res = collections.Counter(r["result"] for r in recs)
 strat = collections.Counter(r["strategy"] for r in recs)
 why = collections.Counter(r["reason"] for r in recs if "reason" in r)
@@ -113,15 +114,28 @@ eq "report agrees with the raw log" "$rep" "$raw"
 eq "raw log as expected" "$("$PY" - "$log" "$port" "$closed" <<'EOF2'
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]
+outs = [r for r in recs if r["ev"] == "outcome"]
+recs = [r for r in recs if r["ev"] == "connect"]
 port, closed = int(sys.argv[2]), int(sys.argv[3])
 n = lambda f: sum(1 for r in recs if f(r))
+inprog = set(r["conn"] for r in recs if r["result"] == "EINPROGRESS")
 print(len(recs), n(lambda r: r["result"] == "ok"), n(lambda r: r["result"] == "EINPROGRESS"),
       n(lambda r: r["result"] == "ECONNREFUSED" and r["dport"] == closed),
       n(lambda r: r.get("reason") == "udp"), n(lambda r: r.get("reason") == "bound"),
       n(lambda r: r["dport"] == port),
-      n(lambda r: r["strategy"] == "kernel" and 50000 <= r["sport"] <= 50999))
+      n(lambda r: r["strategy"] == "kernel" and 50000 <= r["sport"] <= 50999),
+      # the five non-blocking connects, closed at once: one outcome each,
+      # learned by close(), connected or abandoned as the race went
+      len(outs), set(r["conn"] for r in outs) == inprog,
+      all(r["via"] == "close" and r["result"] in ("ok", "abandoned") for r in outs))
 EOF2
-)" "29 22 5 2 1 1 26 27"
+)" "29 22 5 2 1 1 26 27 5 True True"
+# Connections: the 28 TCP calls (the UDP connect names a peer, nothing
+# more); all with an outcome, the two refused among them.
+eq "report counts connections" "$("$eph" report --json "$log" | "$PY" -c '
+import json, sys
+c = json.load(sys.stdin)["connections"]
+print(c["total"], c["unknown"], c["results"].get("ECONNREFUSED"), c["outcome_records"])')" "28 0 2 5"
 "$eph" report "$log" >"$tmp/out" 2>"$tmp/err"
 eq "text report rc" "$?" 0
 eq "text report: nothing skipped" "$(cat "$tmp/err")" ""

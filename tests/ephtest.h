@@ -609,6 +609,27 @@ static inline int ept_count_fds(const char *skip)
 }
 
 /* Lines in a file (-1 if it cannot be read). */
+/* Records of one kind in an ephport log: KIND "connect" (one per call) or
+ * "outcome" (-1 if it cannot be read). */
+static inline long ept_count_records(const char *path, const char *kind)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	char prefix[64], line[4096];
+	snprintf(prefix, sizeof(prefix), "{\"v\":2,\"ev\":\"%s\",", kind);
+	size_t plen = strlen(prefix);
+	long n = 0;
+	bool start = true;
+	while (fgets(line, sizeof(line), f)) {
+		if (start && strncmp(line, prefix, plen) == 0)
+			n++;
+		start = strchr(line, '\n') != NULL;
+	}
+	fclose(f);
+	return n;
+}
+
 static inline long ept_count_lines(const char *path)
 {
 	FILE *f = fopen(path, "re");

@@ -41,7 +41,7 @@ esac
 if ! "$PY" - "$tmp/log.jsonl" <<'PY'
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]
-chosen = [r for r in recs if r["strategy"] == "kernel" and r["result"] == "EINPROGRESS"]
+chosen = [r for r in recs if r["ev"] == "connect" and r["strategy"] == "kernel" and r["result"] == "EINPROGRESS"]
 ok = len(chosen) >= 2 and all(47000 <= r["sport"] <= 47999 for r in chosen)
 sys.exit(0 if ok else 1)
 PY

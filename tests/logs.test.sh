@@ -10,8 +10,16 @@
 #     log's number) and opens files of its own: none of its files ever holds
 #     a log record, and the log still has one record per connect().  Run
 #     with the default fd limit and with `ulimit -n 64`.
-# Cases: many-writers, closeall-default, closeall-low (tests/run.sh has the
-# protocol).
+#  3. the log stays out of the way: a process that never connects opens no
+#     log (no file, no fd: /proc/self/fd as without ephport); one that
+#     does opens it at its first record; the slots fcntl(F_GETFD) calls free
+#     are the slots dup() gets (LTP dup06's check), the log taking its slot
+#     back afterwards; a relative EPHPORT_LOG names the file of the start-up
+#     directory after chdir(); a process that drops root (setgid, setuid)
+#     before its first connect still logs into a directory only root may
+#     write.
+# Cases: many-writers, closeall-default, closeall-low, lazy-open, fd-slots,
+# relative-path, privilege-drop (tests/run.sh has the protocol).
 . "$(dirname "$0")/helpers/lib.sh"
 [ -n "$PY" ] || skip "python3 is needed to check the log"
 [ -x "$hbin/logload" ] && [ -x "$hbin/closeall" ] ||
@@ -42,11 +50,12 @@ want = {}
 for line in open(callsf):
     tag, pid, n = line.split()
     want[int(pid)] = int(n)
-schema = {"v": int, "ts": float, "pid": int, "tid": int, "comm": str, "fd": int,
-          "proto": str, "family": str, "src": str, "sport": int, "dst": str,
-          "dport": int, "strategy": str, "blocking": bool, "tries": int,
-          "collisions": int, "select_ns": int, "connect_ns": int,
-          "total_ns": int, "result": str, "errno": int}
+schema = {"v": int, "ev": str, "ts": float, "pid": int, "tid": int, "comm": str,
+          "fd": int, "proto": str, "family": str, "src": str, "sport": int,
+          "dst": str, "dport": int, "strategy": str, "blocking": bool,
+          "tries": int, "collisions": int, "select_ns": int, "refused_ns": int,
+          "lookup_ns": int, "connect_ns": int, "total_ns": int, "result": str,
+          "errno": int}
 bad = 0
 def problem(msg):
     global bad
@@ -74,8 +83,8 @@ for no, raw in enumerate(data.split(b"\n")[:-1], 1):
         if not ok:
             problem(f"line {no}: {k} is {v!r}"); break
     else:
-        if rec["v"] != 1:
-            problem(f"line {no}: v {rec['v']!r}")
+        if rec["v"] != 2 or rec["ev"] != "connect":
+            problem(f"line {no}: v {rec['v']!r}, ev {rec['ev']!r}: not a call record of schema 2")
         if rec["comm"] != 'l"o\\g\x01\u00e9':
             comm_bad[rec["comm"]] += 1
         if rec["proto"] == "udp" and (rec["strategy"], rec.get("reason")) != ("passthrough", "udp"):
@@ -114,8 +123,8 @@ check_closeall() { # LABEL ULIMIT
 	fi
 	local calls records intruded other mine
 	calls=$(sed -n 's/^CALLS //p' "$tmp/close.out")
-	records=$(grep -c '^{"v":1,' "$log" 2>/dev/null || echo 0)
-	intruded=$(grep -l '"v":1' "$d"/* 2>/dev/null | tr '\n' ' ')
+	records=$(grep -c '^{"v":2,"ev":"connect",' "$log" 2>/dev/null || echo 0)
+	intruded=$(grep -l '"v":2' "$d"/* 2>/dev/null | tr '\n' ' ')
 	other=$(cat "$d"/* | grep -cv '^mine ' || true)
 	[ -n "$intruded" ] && bad "($label) log records written into the program's files: $intruded"
 	[ "$other" -eq 0 ] || bad "($label) $other foreign lines in the program's files"
@@ -127,5 +136,84 @@ check_closeall() { # LABEL ULIMIT
 }
 check_closeall default "$(ulimit -n)"
 check_closeall low 64
+
+# ---- 3. a log that stays out of the way ---------------------------------------
+"$PY" "$helpers/loopback.py" echo 127.0.0.1 "$tmp/echo.port" 120 & pids+=($!)
+port=$(wait_port "$tmp/echo.port") || { say "FAIL: the echo server did not start"; exit 1; }
+
+case_begin lazy-open
+# What a process's fds name, before and after a connect.
+cat >"$tmp/fds.py" <<'EOF'
+import os, socket, sys
+def fds():
+    out = []
+    for f in sorted(os.listdir("/proc/self/fd"), key=int):
+        try:
+            out.append(os.readlink("/proc/self/fd/" + f))
+        except OSError:
+            pass
+    return out
+log = os.environ["EPHPORT_LOG"]
+before = fds()
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)   # a TCP socket, no connect
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.close()
+l.close()
+print("fds", len(before), "log", log in fds())
+if sys.argv[1] == "connect":
+    socket.create_connection(("127.0.0.1", int(sys.argv[2]))).close()
+    print("after-connect log", log in fds())
+EOF
+nolog=$tmp/never.jsonl
+without=$(EPHPORT_LOG=$nolog "$PY" "$tmp/fds.py" none)
+with=$(run_preloaded EPHPORT_LOG="$nolog" -- "$PY" "$tmp/fds.py" none)
+[ "$with" = "$without" ] ||
+	bad "a process that never connects: [$with] under ephport, [$without] without"
+[ -e "$nolog" ] && bad "a process that never connects created the log file"
+log=$tmp/lazy.jsonl
+out=$(run_preloaded EPHPORT_LOG="$log" -- "$PY" "$tmp/fds.py" connect "$port")
+[ "$out" = "$(printf '%s\nafter-connect log True' "$without")" ] ||
+	bad "the log is to be opened by the first record, not before: [$out]"
+checklog "$log" 1 0.result=ok || bad "lazy-open: the log"
+say "a process that never connects opens no log ($without); the first record opens it"
+
+case_begin fd-slots
+log=$tmp/slots.jsonl
+out=$(run_preloaded EPHPORT_LOG="$log" -- "$hbin/fdslots" "$port") ||
+	bad "fdslots failed: $out"
+read -r _ nfree _ ndups <<<"$(head -n1 <<<"$out")"
+[ -n "$nfree" ] && [ "$nfree" = "$ndups" ] ||
+	bad "fcntl(F_GETFD) calls $nfree slots free, dup() got $ndups (LTP dup06)"
+grep -qx "again OK" <<<"$out" || bad "the connect after the dups: $out"
+checklog "$log" 2 || bad "fd-slots: the log lacks the record written after the dups"
+say "with the log open within a limit of 64: $nfree slots free, $ndups dups"
+
+case_begin relative-path
+mkdir -p "$tmp/start" "$tmp/elsewhere"
+(cd "$tmp/start" && run_preloaded EPHPORT_LOG=rel.jsonl -- "$PY" -c "
+import os, socket
+os.chdir('$tmp/elsewhere')
+socket.create_connection(('127.0.0.1', $port)).close()") || bad "the relative-path client failed"
+[ -e "$tmp/elsewhere/rel.jsonl" ] && bad "the log was created in the directory of the first record"
+checklog "$tmp/start/rel.jsonl" 1 || bad "relative-path: no record in the start-up directory's file"
+
+case_begin privilege-drop
+if [ "$(id -u)" != 0 ]; then
+	case_skip "dropping root needs root"
+else
+	d=$tmp/rootonly
+	mkdir -p "$d" && chmod 700 "$d" "$tmp"
+	run_preloaded EPHPORT_LOG="$d/drop.jsonl" -- "$PY" -c "
+import os, socket
+os.setgroups([]); os.setgid(65534); os.setuid(65534)
+try:
+    open('$d/probe', 'w')
+    raise SystemExit('nobody can write in $d: nothing is tested')
+except PermissionError:
+    pass
+socket.create_connection(('127.0.0.1', $port)).close()" || bad "the client that drops root failed"
+	checklog "$d/drop.jsonl" 1 0.result=ok || bad "privilege-drop: no record after setuid()"
+	[ "$(stat -c %U "$d/drop.jsonl" 2>/dev/null)" = root ] ||
+		bad "privilege-drop: the log was not opened before setuid()"
+fi
 
 finish

@@ -135,6 +135,25 @@ else
 	case_failed filters-apply "--dst 10.0.0.1 should keep 300 calls of one destination"
 fi
 
+# Schema 2: connections by final outcome, a refused non-blocking connect as
+# ECONNREFUSED, its failure marked in the calls-and-errors chart.
+o2=$tmp/outcomes.jsonl
+{
+	printf '{"v":2,"ev":"connect","ts":1700000100.0,"pid":9,"tid":9,"comm":"node","fd":7,"conn":"1.1","proto":"tcp","family":"ipv4","src":"","sport":0,"dst":"127.0.0.1","dport":81,"strategy":"kernel","blocking":false,"tries":1,"collisions":0,"select_ns":1000,"refused_ns":0,"lookup_ns":0,"connect_ns":1000,"total_ns":3000,"result":"EINPROGRESS","errno":115}\n'
+	printf '{"v":2,"ev":"outcome","ts":1700000100.5,"pid":9,"tid":9,"comm":"node","fd":7,"conn":"1.1","proto":"tcp","family":"ipv4","src":"","sport":0,"dst":"127.0.0.1","dport":81,"via":"so_error","outcome_ns":500000,"result":"ECONNREFUSED","errno":111}\n'
+	printf '{"v":2,"ev":"connect","ts":1700000101.0,"pid":9,"tid":9,"comm":"node","fd":8,"conn":"2.1","proto":"tcp","family":"ipv4","src":"","sport":0,"dst":"127.0.0.1","dport":81,"strategy":"kernel","blocking":false,"tries":1,"collisions":0,"select_ns":1000,"refused_ns":0,"lookup_ns":0,"connect_ns":1000,"total_ns":3000,"result":"EINPROGRESS","errno":115}\n'
+} >"$o2"
+"$eph" report --html "$tmp/o.html" "$o2" 2>/dev/null
+if grep -q '<th>final outcome</th>' "$tmp/o.html" &&
+	grep -q '<td class="l e">ECONNREFUSED</td><td>1</td><td>50.00%</td>' "$tmp/o.html" &&
+	grep -q 'unknown (no outcome in the log)</td><td>1</td>' "$tmp/o.html" &&
+	grep -q '2 connections, 1 failed, 1 outcome records' "$tmp/o.html" &&
+	grep -q ', 1 errors: ECONNREFUSED 1' "$tmp/o.html"; then
+	case_pass outcomes
+else
+	case_failed outcomes "the page lacks the connections' final outcomes"
+fi
+
 : >"$tmp/empty.jsonl"
 "$eph" report --html - "$tmp/empty.jsonl" >"$tmp/e.html" 2>&1
 rc=$?

@@ -41,7 +41,7 @@ rec() { # ts pid comm dst dport strategy tries coll sel con tot result extra
 "$eph" report --openmetrics "$log" >"$tmp/m" 2>"$tmp/err"
 rc=$?
 if [ "$rc" -eq 0 ] && grep -q 'skipped 1 malformed line' "$tmp/err" &&
-	grep -q 'skipped 1 record of other kinds' "$tmp/err"; then
+	grep -q 'skipped 1 record of kinds this version does not know' "$tmp/err"; then
 	case_pass exit-and-warnings
 else
 	case_failed exit-and-warnings "exit $rc, or the skipped lines not reported"; show "$tmp/err"
@@ -126,10 +126,12 @@ if mode == "":
     case("skipped-lines", value("ephport_log_lines_skipped_total", reason="malformed") == 1 and
          value("ephport_log_lines_skipped_total", reason="other_kind") == 1, "")
     case("last-timestamp", value("ephport_last_call_timestamp_seconds") == 1700000006.0, "")
-    # Time to outcome: only once the log has outcome records (the record
-    # kind is not read by this version).
-    case("no-outcome-histogram", "ephport_time_to_outcome_seconds" not in fams,
-         "emitted without outcome records")
+    # Final outcomes of connections: in a schema 1 log, those of the calls
+    # that ended their connection (not EINPROGRESS).
+    outs = {s.labels["result"]: s.value for s in samples("ephport_outcomes")
+            if s.name == "ephport_outcomes_total"}
+    case("outcomes-of-calls", outs == {"ok": 3, "ECONNREFUSED": 1, "ETIMEDOUT": 1, 'E"X\\Y': 1} and
+         value("ephport_time_to_outcome_seconds_count") == 6, "%r" % outs)
 
     # Conventions: prefix, units, _total on counters, HELP and TYPE for each.
     bad = []
@@ -148,6 +150,25 @@ if mode == "":
     if re.search(r"^[^#].* [0-9.e+-]+ [0-9]+$", text, re.M):
         bad.append("a sample with a timestamp (the textfile collector refuses them)")
     case("naming-conventions", not bad, "; ".join(bad))
+elif mode == "-outcomes":
+    # Schema 2: a refused non-blocking connect counts as ECONNREFUSED, an
+    # abandoned one as abandoned; their times to outcome; SYNs sent again;
+    # the EALREADY of a second connect() is a call, not an outcome.
+    outs = {s.labels["result"]: s.value for s in samples("ephport_outcomes")
+            if s.name == "ephport_outcomes_total"}
+    case("outcomes-by-result", outs == {"ECONNREFUSED": 2, "abandoned": 1, "ok": 1}, "%r" % outs)
+    calls = {(s.labels["strategy"], s.labels["result"]): s.value
+             for s in samples("ephport_calls") if s.name == "ephport_calls_total"}
+    case("calls-not-outcomes", calls == {("kernel", "EINPROGRESS"): 3, ("kernel", "EALREADY"): 1,
+                                        ("kernel", "ECONNREFUSED"): 1}, "%r" % calls)
+    b = {s.labels["le"]: s.value for s in samples("ephport_time_to_outcome_seconds")
+         if s.name == "ephport_time_to_outcome_seconds_bucket"}
+    case("time-to-outcome", value("ephport_time_to_outcome_seconds_count") == 4 and
+         b.get("0.000064") == 1 and b.get("0.000256") == 2 and b.get("0.001024") == 3 and
+         b.get("8.388608") == 4 and
+         abs(value("ephport_time_to_outcome_seconds_sum") - 3.00081) < 1e-9,
+         "%r sum %r" % (b, value("ephport_time_to_outcome_seconds_sum")))
+    case("syn-retransmissions", value("ephport_syn_retransmissions_total") == 2, "")
 else:
     calls = {(s.labels["strategy"], s.labels["result"]): s.value
              for s in samples("ephport_calls") if s.name == "ephport_calls_total"}
@@ -172,6 +193,27 @@ py_cases() {
 py_cases "$tmp/m" ""
 "$eph" report --openmetrics --comm curl "$log" >"$tmp/mf" 2>/dev/null
 py_cases "$tmp/mf" "-filtered"
+
+# Schema 2: calls and the outcome records of non-blocking connects.
+log2=$tmp/log2.jsonl
+call2() { # conn extra total result
+	printf '{"v":2,"ev":"connect","ts":1700000100.0,"pid":9,"tid":9,"comm":"node","fd":7,"conn":"%s","proto":"tcp","family":"ipv4","src":"","sport":0,"dst":"127.0.0.1","dport":81,"strategy":"kernel",%s"blocking":false,"tries":1,"collisions":0,"select_ns":1000,"refused_ns":0,"lookup_ns":0,"connect_ns":1000,"total_ns":%s,"result":"%s","errno":0}\n' "$@"
+}
+out2() { # conn via outcome_ns facts result
+	printf '{"v":2,"ev":"outcome","ts":1700000101.0,"pid":9,"tid":9,"comm":"node","fd":7,"conn":"%s","proto":"tcp","family":"ipv4","src":"","sport":0,"dst":"127.0.0.1","dport":81,"via":"%s","outcome_ns":%s,%s"result":"%s","errno":0}\n' "$@"
+}
+{
+	call2 1.1 '' 50000 EINPROGRESS
+	out2 1.1 so_error 200000 '"syn_retrans":0,' ECONNREFUSED
+	call2 2.1 '' 50000 EINPROGRESS
+	out2 2.1 close 3000000000 '"syn_retrans":2,' abandoned
+	call2 3.1 '' 50000 EINPROGRESS
+	call2 3.1 '"again":true,' 5000 EALREADY
+	out2 3.1 connect 550000 '"syn_retrans":0,"rtt_us":30,' ok
+	call2 4.1 '' 60000 ECONNREFUSED
+} >"$log2"
+"$eph" report --openmetrics "$log2" >"$tmp/m2" 2>/dev/null
+py_cases "$tmp/m2" "-outcomes"
 
 : >"$tmp/empty"
 "$eph" report --openmetrics "$tmp/empty" >"$tmp/me" 2>&1

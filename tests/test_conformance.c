@@ -1579,19 +1579,32 @@ static void show_diff(const char *a, const char *b)
 	              a + start, b + start);
 }
 
+/* The "conn" value of LINE into OUT ("" when absent). */
+static void conn_of(const char *line, char *out, size_t len)
+{
+	const char *c = strstr(line, "\"conn\":\"");
+	out[0] = '\0';
+	if (!c)
+		return;
+	c += 8;
+	size_t n = strcspn(c, "\"");
+	snprintf(out, len, "%.*s", (int)(n < len ? n : len - 1), c);
+}
+
+/* The log of a scenario: one call record per connect() on an IPv4/IPv6
+ * socket; outcome records only of connections those calls started, at most
+ * one each. */
 static void check_log(const struct scenario *sc, const char *logpath,
                       const struct run_result *ep, char *problems, size_t plen)
 {
+	static const char call[] = "{\"v\":2,\"ev\":\"connect\",";
+	static const char outcome[] = "{\"v\":2,\"ev\":\"outcome\",";
 	size_t used = strlen(problems);
 	char v[32];
 	long want = field(ep->ext, "inet=", v, sizeof(v)) ? atol(v) : -1;
-	long lines = ept_count_lines(logpath);
-	if (lines < 0)
-		lines = 0; /* no record: the file may never have been created */
-	if (lines != want)
-		used += (size_t)snprintf(problems + used, plen - used,
-		                         "  log: %ld records for %ld connect() calls on IPv4/IPv6 sockets\n",
-		                         lines, want);
+	long calls = 0, nout = 0;
+	char conns[64][32], outs[64][32];
+	long nconn = 0;
 	FILE *f = fopen(logpath, "re");
 	long maxcoll = 0;
 	if (f) {
@@ -1600,16 +1613,41 @@ static void check_log(const struct scenario *sc, const char *logpath,
 		while (fgets(line, sizeof(line), f)) {
 			no++;
 			size_t n = strlen(line);
-			if (strncmp(line, "{\"v\":1,", 7) != 0 || n < 3 || line[n - 1] != '\n' ||
-			    line[n - 2] != '}')
+			bool is_call = strncmp(line, call, sizeof(call) - 1) == 0;
+			bool is_out = strncmp(line, outcome, sizeof(outcome) - 1) == 0;
+			if ((!is_call && !is_out) || n < 3 || line[n - 1] != '\n' || line[n - 2] != '}') {
 				used += (size_t)snprintf(problems + used, plen - used,
 				                         "  log line %ld malformed: %.200s", no, line);
+				continue;
+			}
+			if (is_call) {
+				calls++;
+				if (nconn < 64)
+					conn_of(line, conns[nconn++], sizeof(conns[0]));
+			} else if (nout < 64) {
+				conn_of(line, outs[nout], sizeof(outs[0]));
+				bool known = false, twice = false;
+				for (long i = 0; i < nconn; i++)
+					known |= outs[nout][0] && strcmp(conns[i], outs[nout]) == 0;
+				for (long i = 0; i < nout; i++)
+					twice |= strcmp(outs[i], outs[nout]) == 0;
+				if (!known || twice)
+					used += (size_t)snprintf(problems + used, plen - used,
+					                         "  log line %ld: an outcome %s: %.200s", no,
+					                         twice ? "written twice" : "of no call before it",
+					                         line);
+				nout++;
+			}
 			const char *c = strstr(line, "\"collisions\":");
 			if (c && atol(c + 13) > maxcoll)
 				maxcoll = atol(c + 13);
 		}
 		fclose(f);
 	}
+	if (calls != want)
+		used += (size_t)snprintf(problems + used, plen - used,
+		                         "  log: %ld call records for %ld connect() calls on IPv4/IPv6 sockets\n",
+		                         calls, want);
 	if ((sc->flags & COLLIDE) && maxcoll == 0)
 		used += (size_t)snprintf(problems + used, plen - used,
 		                         "  log: no collision recorded, the scenario did not exercise the replacement path\n");

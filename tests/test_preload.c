@@ -229,7 +229,7 @@ static int child_connect(const struct copts *o, const char *pfx, bool keep)
 {
 	int domain = o->fam == '4' ? AF_INET : AF_INET6;
 	int type = o->udp ? SOCK_DGRAM : SOCK_STREAM;
-	int nfd0 = ept_count_fds(NULL);
+	int nfd0 = ept_count_fds(getenv("EPHPORT_LOG"));
 	int s = o->raw ? (int)syscall(SYS_socket, domain,
 	                              type | (o->cloexec ? SOCK_CLOEXEC : 0), 0)
 	               : socket(domain, type | (o->cloexec ? SOCK_CLOEXEC : 0), 0);
@@ -237,7 +237,7 @@ static int child_connect(const struct copts *o, const char *pfx, bool keep)
 		emit(pfx, "socket_errno", "%d", errno);
 		return -1;
 	}
-	int nfd1 = ept_count_fds(NULL);
+	int nfd1 = ept_count_fds(getenv("EPHPORT_LOG"));
 	if (o->nb) {
 		if (o->raw)
 			syscall(SYS_fcntl, s, F_SETFL, (int)syscall(SYS_fcntl, s, F_GETFL) | O_NONBLOCK);
@@ -275,7 +275,7 @@ static int child_connect(const struct copts *o, const char *pfx, bool keep)
 	errno = 0;
 	int rc = connect(s, (struct sockaddr *)&dst, dl);
 	int err = rc < 0 ? errno : 0;
-	int nfd2 = ept_count_fds(NULL);
+	int nfd2 = ept_count_fds(getenv("EPHPORT_LOG"));
 	emit(pfx, "rc", "%d", rc);
 	emit(pfx, "errno", "%d", err);
 	emit(pfx, "errname", "%s", ept_errname(err));
@@ -684,8 +684,10 @@ struct run {
 	int status;
 	pid_t pid;
 	double t0, t1;        /* wall clock around the child */
-	int nrec;
+	int nrec;             /* call records ("ev":"connect") */
 	char rec[LOG_MAX][1024];
+	int nout;             /* outcome records */
+	char out[LOG_MAX][1024];
 	bool log_exists;
 	mode_t log_mode;
 };
@@ -726,10 +728,13 @@ static long kv_int(const struct run *r, const char *pfx, const char *key)
 	return n;
 }
 
+static void check_outcome(const struct run *r, const char *line);
+
 static void load_log(struct run *r)
 {
 	struct stat st;
 	r->nrec = 0;
+	r->nout = 0;
 	r->log_exists = stat(r->log, &st) == 0;
 	if (!r->log_exists)
 		return;
@@ -742,13 +747,20 @@ static void load_log(struct run *r)
 		if (len == 0 || line[len - 1] != '\n')
 			fail_msg("log %s: a record is not newline-terminated or too long: %s",
 			         r->log, line);
-		if (r->nrec == LOG_MAX)
+		if (r->nrec == LOG_MAX || r->nout == LOG_MAX)
 			fail_msg("log %s: more than %d records", r->log, LOG_MAX);
 		if (len >= sizeof(r->rec[0]))
 			fail_msg("log %s: record longer than %zu bytes", r->log, sizeof(r->rec[0]));
-		memcpy(r->rec[r->nrec++], line, len + 1);
+		static const char outcome[] = "{\"v\":2,\"ev\":\"outcome\",";
+		if (strncmp(line, outcome, sizeof(outcome) - 1) == 0)
+			memcpy(r->out[r->nout++], line, len + 1);
+		else
+			memcpy(r->rec[r->nrec++], line, len + 1);
 	}
 	fclose(f);
+	/* Every outcome is of a connection one of the calls started. */
+	for (int i = 0; i < r->nout; i++)
+		check_outcome(r, r->out[i]);
 }
 
 static void run_child(struct run *r)
@@ -995,18 +1007,34 @@ static void check_record(const struct run *r, const char *line, const char *pfx,
 		const char *k;
 		enum jtype t;
 	} keys[] = {
-		{"v", J_INT},         {"ts", J_NUM},         {"pid", J_INT},
-		{"tid", J_INT},       {"comm", J_STR},       {"fd", J_INT},
-		{"proto", J_STR},     {"family", J_STR},     {"src", J_STR},
-		{"sport", J_INT},     {"dst", J_STR},        {"dport", J_INT},
-		{"strategy", J_STR},  {"blocking", J_BOOL},  {"tries", J_INT},
-		{"collisions", J_INT}, {"select_ns", J_INT}, {"connect_ns", J_INT},
+		{"v", J_INT},         {"ev", J_STR},         {"ts", J_NUM},
+		{"pid", J_INT},       {"tid", J_INT},        {"comm", J_STR},
+		{"fd", J_INT},        {"proto", J_STR},      {"family", J_STR},
+		{"src", J_STR},       {"sport", J_INT},      {"dst", J_STR},
+		{"dport", J_INT},     {"strategy", J_STR},   {"blocking", J_BOOL},
+		{"tries", J_INT},     {"collisions", J_INT}, {"select_ns", J_INT},
+		{"refused_ns", J_INT}, {"lookup_ns", J_INT}, {"connect_ns", J_INT},
 		{"total_ns", J_INT},  {"result", J_STR},     {"errno", J_INT},
 	};
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		need(j, line, keys[i].k, keys[i].t);
+	static const char *const allowed[] = {
+		"v", "ev", "ts", "pid", "tid", "comm", "fd", "conn", "proto", "family",
+		"src", "sport", "dst", "dport", "strategy", "reason", "fallback", "commit",
+		"again", "blocking", "tries", "collisions", "select_ns", "refused_ns",
+		"lookup_ns", "connect_ns", "total_ns", "syn_retrans", "rtt_us", "result",
+		"errno",
+	};
+	for (int i = 0; i < j->n; i++) {
+		size_t k = 0;
+		while (k < sizeof(allowed) / sizeof(allowed[0]) && strcmp(allowed[k], j->f[i].key))
+			k++;
+		REC_CHECK(k < sizeof(allowed) / sizeof(allowed[0]), line,
+		          "key \"%s\" is not in the schema", j->f[i].key);
+	}
 
-	REC_CHECK(jget(j, "v")->i == 1, line, "v is not 1");
+	REC_CHECK(jget(j, "v")->i == 2, line, "v is not 2");
+	REC_CHECK(strcmp(jstr(j, "ev"), "connect") == 0, line, "ev is not connect");
 	double ts = jget(j, "ts")->d;
 	REC_CHECK(ts >= r->t0 - 0.001 && ts <= r->t1 + 0.001, line,
 	          "ts %.6f is not within the child's run [%.6f, %.6f]", ts, r->t0, r->t1);
@@ -1049,6 +1077,11 @@ static void check_record(const struct run *r, const char *line, const char *pfx,
 	          tot = jget(j, "total_ns")->i;
 	REC_CHECK(sel >= 0 && con >= 0 && tot >= 0, line, "negative duration");
 	REC_CHECK(tot >= sel && tot >= con, line, "total_ns smaller than a part");
+	long long refd = jget(j, "refused_ns")->i, look = jget(j, "lookup_ns")->i;
+	REC_CHECK(refd >= 0 && look >= 0 && refd + look <= sel, line,
+	          "refused_ns and lookup_ns are parts of select_ns");
+	if (jget(j, "collisions")->i == 0)
+		REC_CHECK(refd == 0, line, "refused_ns without a collision");
 	REC_CHECK(tot <= (long long)((r->t1 - r->t0) * 1e9) + 1000000, line,
 	          "total_ns longer than the whole child");
 
@@ -1071,6 +1104,69 @@ static void check_record(const struct run *r, const char *line, const char *pfx,
 	const struct jfield *fb = jget(j, "fallback");
 	if (fb)
 		REC_CHECK(fb->t == J_BOOL, line, "fallback is not a bool");
+
+	/* Schema 2: the connection it started, and the handshake facts of one
+	 * that ended within the call. */
+	const struct jfield *conn = jget(j, "conn");
+	if (strcmp(w->proto, "tcp") == 0) {
+		REC_CHECK(conn && conn->t == J_STR && strchr(conn->s, '.'), line,
+		          "a TCP call without \"conn\": \"<cookie>.<n>\"");
+	} else {
+		REC_CHECK(!conn, line, "\"conn\" on a record that is not TCP");
+	}
+	REC_CHECK(!jget(j, "again"), line, "a first connect() marked again");
+	const struct jfield *syn = jget(j, "syn_retrans");
+	bool ended = strcmp(w->proto, "tcp") == 0 && err != EINPROGRESS && err != EINTR;
+	if (ended && (rc == 0 || err == ECONNREFUSED))
+		REC_CHECK(syn && syn->t == J_INT && syn->i == 0, line,
+		          "a TCP connect to loopback that ended in the call: syn_retrans 0");
+	if (!ended)
+		REC_CHECK(!syn && !jget(j, "rtt_us"), line,
+		          "handshake facts on a call whose connection goes on");
+	const struct jfield *rtt = jget(j, "rtt_us");
+	if (rtt)
+		REC_CHECK(rtt->t == J_INT && rtt->i > 0, line, "rtt_us is not a positive integer");
+	if (rc == 0 && strcmp(w->proto, "tcp") == 0)
+		REC_CHECK(rtt != NULL, line, "a connected blocking call without rtt_us");
+}
+
+/* An outcome record: its keys, and that a call of the run started it. */
+static void check_outcome(const struct run *r, const char *line)
+{
+	struct jrec j, c;
+	const char *perr = json_parse_flat(line, &j);
+	if (perr)
+		fail_msg("outcome record is not a flat JSON object (%s): %s", perr, line);
+	static const struct {
+		const char *k;
+		enum jtype t;
+	} keys[] = {
+		{"v", J_INT},        {"ev", J_STR},      {"ts", J_NUM},     {"pid", J_INT},
+		{"tid", J_INT},      {"comm", J_STR},    {"fd", J_INT},     {"conn", J_STR},
+		{"proto", J_STR},    {"family", J_STR},  {"src", J_STR},    {"sport", J_INT},
+		{"dst", J_STR},      {"dport", J_INT},   {"via", J_STR},    {"outcome_ns", J_INT},
+		{"result", J_STR},   {"errno", J_INT},
+	};
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		need(&j, line, keys[i].k, keys[i].t);
+	const char *via = jstr(&j, "via");
+	REC_CHECK(!strcmp(via, "so_error") || !strcmp(via, "connect") || !strcmp(via, "close") ||
+	          !strcmp(via, "shutdown") || !strcmp(via, "exit"),
+	          line, "via is not so_error, connect, close, shutdown or exit");
+	REC_CHECK(jget(&j, "outcome_ns")->i > 0, line, "outcome_ns is not positive");
+	for (int i = 0; i < r->nrec; i++) {
+		if (json_parse_flat(r->rec[i], &c) || strcmp(jstr(&c, "conn"), jstr(&j, "conn")))
+			continue;
+		REC_CHECK(jget(&c, "pid")->i == jget(&j, "pid")->i, line, "not the call's pid");
+		REC_CHECK(jget(&c, "fd")->i == jget(&j, "fd")->i || strcmp(via, "so_error"), line,
+		          "not the call's fd");
+		REC_CHECK(strcmp(jstr(&c, "dst"), jstr(&j, "dst")) == 0, line,
+		          "not the call's destination");
+		REC_CHECK(jget(&j, "outcome_ns")->i >= jget(&c, "total_ns")->i, line,
+		          "an outcome learned before its call ended");
+		return;
+	}
+	fail_msg("an outcome record whose conn no call record has: %s", line);
 }
 
 /* The run's only record, checked. */

@@ -10,8 +10,10 @@
 
 #include <cmocka.h>
 
+#include "record.h"
 #include "report.h"
 #include "stats.h"
+#include "summary.h"
 
 static uint64_t *range_values(size_t n)
 {
@@ -390,6 +392,253 @@ static void test_is_error(void **state)
 	assert_true(report_is_error("o", 1));
 }
 
+/* ---- connections: the join of calls and outcomes ------------------------------ */
+
+/* A schema 2 call record; EXTRA goes before "blocking" (e.g. "again":true,). */
+#define CALL2(pid, comm, conn, dst, dport, extra, tot, facts, result) \
+	"{\"v\":2,\"ev\":\"connect\",\"ts\":100.5,\"pid\":" pid ",\"tid\":1," \
+	"\"comm\":\"" comm "\",\"fd\":5," conn "\"proto\":\"tcp\",\"family\":\"ipv4\"," \
+	"\"src\":\"127.0.0.1\",\"sport\":40000,\"dst\":\"" dst "\",\"dport\":" dport "," \
+	"\"strategy\":\"kernel\"," extra "\"blocking\":false,\"tries\":1,\"collisions\":0," \
+	"\"select_ns\":1000,\"refused_ns\":0,\"lookup_ns\":0,\"connect_ns\":2000," \
+	"\"total_ns\":" tot "," facts "\"result\":\"" result "\",\"errno\":0}\n"
+#define OUT2(pid, comm, conn, dst, dport, via, ons, facts, result) \
+	"{\"v\":2,\"ev\":\"outcome\",\"ts\":101.5,\"pid\":" pid ",\"tid\":1," \
+	"\"comm\":\"" comm "\",\"fd\":5," conn "\"proto\":\"tcp\",\"family\":\"ipv4\"," \
+	"\"src\":\"127.0.0.1\",\"sport\":40000,\"dst\":\"" dst "\",\"dport\":" dport "," \
+	"\"via\":\"" via "\",\"outcome_ns\":" ons "," facts "\"result\":\"" result "\"," \
+	"\"errno\":0}\n"
+#define CONN(c) "\"conn\":\"" c "\","
+#define V1(pid, dst, result) \
+	"{\"v\":1,\"ts\":99,\"pid\":" pid ",\"tid\":1,\"comm\":\"old\",\"fd\":5," \
+	"\"proto\":\"tcp\",\"family\":\"ipv4\",\"src\":\"\",\"sport\":0,\"dst\":\"" dst "\"," \
+	"\"dport\":80,\"strategy\":\"kernel\",\"blocking\":false,\"tries\":1," \
+	"\"collisions\":0,\"select_ns\":1,\"connect_ns\":1,\"total_ns\":9000," \
+	"\"result\":\"" result "\",\"errno\":0}\n"
+
+static const char *const conn_log[] = {
+	/* curl: a non-blocking connect refused, learned by SO_ERROR */
+	CALL2("10", "curl", CONN("7.1"), "127.0.0.1", "1", "", "40000", "", "EINPROGRESS"),
+	OUT2("10", "curl", CONN("7.1"), "127.0.0.1", "1", "so_error", "300000",
+	     "\"syn_retrans\":0,", "ECONNREFUSED"),
+	/* curl: a blackholed one, abandoned after 2 SYN retransmissions */
+	CALL2("10", "curl", CONN("8.1"), "10.9.9.9", "80", "", "30000", "", "EINPROGRESS"),
+	OUT2("10", "curl", CONN("8.1"), "10.9.9.9", "80", "close", "3000000000",
+	     "\"syn_retrans\":2,", "abandoned"),
+	/* redis: non-blocking, asked again with connect(): EALREADY, then ok */
+	CALL2("20", "redis", CONN("9.1"), "::ffff:127.0.0.1", "6379", "", "20000", "",
+	      "EINPROGRESS"),
+	CALL2("20", "redis", CONN("9.1"), "::ffff:127.0.0.1", "6379", "\"again\":true,", "5000",
+	      "", "EALREADY"),
+	CALL2("20", "redis", CONN("9.1"), "::ffff:127.0.0.1", "6379", "\"again\":true,", "5000",
+	      "", "EISCONN"),
+	OUT2("20", "redis", CONN("9.1"), "::ffff:127.0.0.1", "6379", "connect", "700000",
+	     "\"syn_retrans\":0,\"rtt_us\":40,", "ok"),
+	/* the same outcome again (a second writer): counted once */
+	OUT2("20", "redis", CONN("9.1"), "::ffff:127.0.0.1", "6379", "connect", "700000",
+	     "\"syn_retrans\":0,\"rtt_us\":40,", "ok"),
+	/* python: blocking, refused within the call; and one whose outcome
+	 * never came (the process exited first) */
+	CALL2("30", "python3", CONN("11.1"), "127.0.0.1", "1", "", "50000",
+	      "\"syn_retrans\":0,", "ECONNREFUSED"),
+	CALL2("30", "python3", CONN("12.1"), "127.0.0.1", "8081", "", "45000", "", "EINPROGRESS"),
+	/* an outcome whose call is not in the log (rotated away) */
+	OUT2("30", "python3", CONN("13.1"), "127.0.0.1", "8081", "so_error", "900000",
+	     "\"syn_retrans\":1,\"rtt_us\":60,", "ok"),
+	/* a schema 1 log: a non-blocking call (outcome unknowable), a refusal */
+	V1("40", "127.0.0.1", "EINPROGRESS"),
+	V1("40", "127.0.0.1", "ECONNREFUSED"),
+};
+
+static struct summary *summarise(const char *const *lines, size_t n,
+                                 const struct report_filters *f)
+{
+	struct summary *s = summary_new();
+	struct rec_reader rd = {0};
+	static const struct report_filters none;
+
+	for (size_t i = 0; i < n; i++)
+		scan_line(&rd, f ? f : &none, lines[i], strlen(lines[i]), "t", i + 1,
+		          &s->scan, summary_add, s);
+	rec_reader_done(&rd);
+	summary_finish(s);
+	return s;
+}
+
+static uint64_t count_of(const struct counters *t, const char *name)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (strcmp(t->c[i].name, name) == 0)
+			return t->c[i].n;
+	return 0;
+}
+
+static const struct group *proc_row(const struct summary *s, int64_t pid)
+{
+	for (size_t i = 0; i < s->procs.n; i++)
+		if (s->procs.g[i].pid == pid)
+			return &s->procs.g[i];
+	return NULL;
+}
+
+static void test_connections(void **state)
+{
+	size_t n = sizeof(conn_log) / sizeof(conn_log[0]);
+	struct summary *s = summarise(conn_log, n, NULL);
+	const struct conns *c = &s->conns;
+
+	(void)state;
+	assert_int_equal(s->scan.malformed, 0);
+	assert_int_equal(s->records, 9);
+	assert_int_equal(s->scan.outcomes, 5);
+	/* 7 calls started one (the two "again" calls did not), and one
+	 * outcome came without its call: 8 connections */
+	assert_int_equal(c->started, 7);
+	assert_int_equal(c->again, 2);
+	assert_int_equal(c->orphans, 1);
+	assert_int_equal(c->in_call, 2);      /* python's refusal, schema 1's refusal */
+	assert_int_equal(c->flying, 5);
+	assert_int_equal(c->repeated, 1);
+	assert_int_equal(c->unknown, 2);      /* python's 12.1, schema 1's EINPROGRESS */
+	assert_int_equal(c->unknown_v1, 1);
+	/* a refused non-blocking connect counts as ECONNREFUSED */
+	assert_int_equal(count_of(&c->results, "ECONNREFUSED"), 3);
+	assert_int_equal(count_of(&c->results, "ok"), 2);
+	assert_int_equal(count_of(&c->results, "abandoned"), 1);
+	assert_int_equal(count_of(&c->results, "EALREADY"), 0);
+	assert_int_equal(c->failed, 4);
+	assert_int_equal(c->abandoned, 1);
+	assert_int_equal(count_of(&c->via, "call"), 2);
+	assert_int_equal(count_of(&c->via, "so_error"), 2);
+	assert_int_equal(count_of(&c->via, "connect"), 1);
+	assert_int_equal(count_of(&c->via, "close"), 1);
+	/* time to outcome: the calls' totals, the outcomes' outcome_ns */
+	assert_int_equal(c->ntto, 6);
+	assert_int_equal(c->tto[0], 9000);
+	assert_int_equal(c->tto[5], 3000000000ull);
+	assert_int_equal(stats_percentile(c->tto, c->ntto, 500000), 300000);
+	/* SYN retransmissions of the connections that say */
+	assert_int_equal(c->syn_known, 5);
+	assert_int_equal(c->syn_with, 2);
+	assert_int_equal(c->syn_sum, 3);
+	assert_int_equal(c->syn_max, 2);
+	assert_int_equal(c->nrtt, 2);
+	/* calls: a second connect() answering EALREADY is not an error */
+	assert_int_equal(s->errors, 2);
+	/* per process */
+	const struct group *curl = proc_row(s, 10), *redis = proc_row(s, 20),
+	                   *py = proc_row(s, 30), *old = proc_row(s, 40);
+	assert_non_null(curl);
+	assert_non_null(redis);
+	assert_non_null(py);
+	assert_non_null(old);
+	assert_int_equal(curl->conns, 2);
+	assert_int_equal(curl->failed, 2);
+	assert_int_equal(curl->abandoned, 1);
+	assert_int_equal(curl->p99, 3000000000ull);
+	assert_int_equal(redis->calls, 3);
+	assert_int_equal(redis->conns, 1);
+	assert_int_equal(redis->failed, 0);
+	assert_int_equal(py->calls, 2);
+	assert_int_equal(py->conns, 3);
+	assert_int_equal(py->unknown, 1);
+	assert_int_equal(old->unknown, 1);
+	assert_int_equal(s->procs.n, 4);
+	assert_int_equal(s->cmds.n, 4);
+	summary_free(s);
+}
+
+static void test_connections_out_of_order(void **state)
+{
+	/* Outcome first (files read in another order): one connection. */
+	const char *const lines[] = {conn_log[1], conn_log[0]};
+	struct summary *s = summarise(lines, 2, NULL);
+
+	(void)state;
+	assert_int_equal(s->conns.started + s->conns.orphans, 1);
+	assert_int_equal(s->conns.unknown, 0);
+	assert_int_equal(count_of(&s->conns.results, "ECONNREFUSED"), 1);
+	assert_int_equal(proc_row(s, 10)->conns, 1);
+	summary_free(s);
+}
+
+/* The summary of conn_log under the filters of ARGS (the command's). */
+static struct summary *filtered(const char *const *args)
+{
+	size_t n = sizeof(conn_log) / sizeof(conn_log[0]);
+	struct report_opts o;
+	char *copy[16];
+
+	assert_int_equal(parse(&o, copy, args), 0);
+	struct summary *s = summarise(conn_log, n, &o.f);
+	free_args(copy);
+	return s;
+}
+
+static void test_filters_on_both_kinds(void **state)
+{
+	static const char *const mapped[] = {"ephport report", "--dst", "127.0.0.1:6379", NULL};
+	static const char *const back[] = {"ephport report", "--dst", "::ffff:127.0.0.1", NULL};
+	static const char *const errors[] = {"ephport report", "--errors", NULL};
+	static const char *const slow[] = {"ephport report", "--min-us", "1000000", NULL};
+	struct summary *s;
+
+	(void)state;
+	/* --dst 127.0.0.1:6379 matches the IPv6 socket's ::ffff:127.0.0.1 */
+	s = filtered(mapped);
+	assert_int_equal(s->records, 3);
+	assert_int_equal(s->scan.outcomes, 2);
+	assert_int_equal(count_of(&s->conns.results, "ok"), 1);
+	summary_free(s);
+	/* ... and back: every record to 127.0.0.1, whichever spelling */
+	s = filtered(back);
+	assert_int_equal(s->records, 8);
+	assert_int_equal(s->scan.outcomes, 4);
+	summary_free(s);
+	/* --errors: failed outcomes and failed calls; not EALREADY */
+	s = filtered(errors);
+	assert_int_equal(s->records, 2);
+	assert_int_equal(s->scan.outcomes, 2);
+	assert_int_equal(s->conns.orphans, 2); /* their calls were filtered out */
+	summary_free(s);
+	/* --min-us compares an outcome's time to it */
+	s = filtered(slow);
+	assert_int_equal(s->records, 0);
+	assert_int_equal(s->scan.outcomes, 1);
+	assert_int_equal(count_of(&s->conns.results, "abandoned"), 1);
+	summary_free(s);
+}
+
+static void test_final_and_error(void **state)
+{
+	struct rec_reader rd = {0};
+	struct rec r;
+	static const char *const again = CALL2("1", "c", CONN("1.1"), "1.2.3.4", "1",
+	                                       "\"again\":true,", "1", "", "EALREADY");
+	static const char *const intr = CALL2("1", "c", CONN("1.1"), "1.2.3.4", "1", "", "1", "",
+	                                      "EINTR");
+	static const char *const refused = CALL2("1", "c", CONN("1.1"), "1.2.3.4", "1", "", "1",
+	                                         "", "ECONNREFUSED");
+	static const char *const out = OUT2("1", "c", CONN("1.1"), "1.2.3.4", "1", "close", "1",
+	                                    "", "abandoned");
+
+	(void)state;
+	assert_int_equal(rec_parse(&rd, again, strlen(again), &r), REC_CALL);
+	assert_false(report_is_final(&r));
+	assert_false(report_rec_is_error(&r));
+	assert_false(report_is_flying(&r));
+	assert_int_equal(rec_parse(&rd, intr, strlen(intr), &r), REC_CALL);
+	assert_false(report_is_final(&r));
+	assert_true(report_is_flying(&r));
+	assert_int_equal(rec_parse(&rd, refused, strlen(refused), &r), REC_CALL);
+	assert_true(report_is_final(&r));
+	assert_true(report_rec_is_error(&r));
+	assert_int_equal(rec_parse(&rd, out, strlen(out), &r), REC_OUTCOME);
+	assert_true(report_is_final(&r));
+	assert_true(report_rec_is_error(&r));
+	rec_reader_done(&rd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -410,6 +659,10 @@ int main(void)
 		cmocka_unit_test(test_args_options),
 		cmocka_unit_test(test_args_invalid),
 		cmocka_unit_test(test_is_error),
+		cmocka_unit_test(test_connections),
+		cmocka_unit_test(test_connections_out_of_order),
+		cmocka_unit_test(test_filters_on_both_kinds),
+		cmocka_unit_test(test_final_and_error),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

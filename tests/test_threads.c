@@ -82,6 +82,7 @@ static int g_listen[NDST];
 static _Atomic unsigned char g_live[NDST][65536];
 static atomic_long g_progress[NTHREADS];
 static atomic_long g_calls, g_ok, g_eaddrnotavail, g_dups, g_wrong, g_other;
+static atomic_long g_inprogress; /* non-blocking connects that went on */
 /* Connects by the plain-closing threads, per destination, and
  * EADDRNOTAVAIL before the range could be full (see "mixed" above). */
 static atomic_long g_plain_ok[NDST], g_early_ean;
@@ -232,6 +233,7 @@ static void *client(void *arg)
 		int rc = connect(fd, (void *)&g_dst[d], sizeof(g_dst[d]));
 		int err = rc < 0 ? errno : 0;
 		if (nb && err == EINPROGRESS) {
+			atomic_fetch_add(&g_inprogress, 1);
 			err = wait_connected(fd);
 		}
 		atomic_fetch_add(&g_progress[id], 1);
@@ -370,9 +372,11 @@ static int worker_main(void)
 		close(g_listen[d]);
 	int fds_after = ept_count_fds(logpath);
 
-	printf("RESULT calls=%ld ok=%ld eaddrnotavail=%ld early_ean=%ld dups=%ld wrong=%ld other=%ld "
+	printf("RESULT calls=%ld inprogress=%ld ok=%ld eaddrnotavail=%ld early_ean=%ld dups=%ld "
+	       "wrong=%ld other=%ld "
 	       "fds_setup=%d fds_threads=%d fds_before=%d fds_after=%d secs=%.2f n=%ld\n",
-	       atomic_load(&g_calls), atomic_load(&g_ok), atomic_load(&g_eaddrnotavail),
+	       atomic_load(&g_calls), atomic_load(&g_inprogress), atomic_load(&g_ok),
+	       atomic_load(&g_eaddrnotavail),
 	       atomic_load(&g_early_ean),
 	       atomic_load(&g_dups), atomic_load(&g_wrong), atomic_load(&g_other),
 	       fds_setup, fds_threads, fds_before, fds_after, secs, g_n);
@@ -395,6 +399,7 @@ static long num(const char *out, const char *key)
 
 struct wres {
 	long calls, ok, ean, early, dups, wrong, other, fb, fa, fs, ft, lines;
+	long inprogress, outcomes;
 	char text[512];
 };
 
@@ -453,7 +458,9 @@ static int run_worker(bool ephport, const char *strategy, int mode, const char *
 	r->fa = num(res, "fds_after=");
 	r->fs = num(res, "fds_setup=");
 	r->ft = num(res, "fds_threads=");
-	r->lines = logpath ? ept_count_lines(logpath) : 0;
+	r->inprogress = num(res, "inprogress=");
+	r->lines = logpath ? ept_count_records(logpath, "connect") : 0;
+	r->outcomes = logpath ? ept_count_records(logpath, "outcome") : 0;
 	if (strstr(p->out, "thread "))
 		print_message("%.1500s", p->out);
 	int rc = strstr(p->err, "Sanitizer") ? 1 : 0;
@@ -524,7 +531,12 @@ static void run_threads(const char *strategy, int mode)
 		PROB("  fd leak: %ld fds before, %ld after (with listeners: %ld, %ld)\n",
 		     e.fb, e.fa, e.fs, e.ft);
 	if (e.lines != e.calls)
-		PROB("  the log has %ld records for %ld connect() calls\n", e.lines, e.calls);
+		PROB("  the log has %ld call records for %ld connect() calls\n", e.lines, e.calls);
+	/* One outcome per non-blocking connect that went on (each one read
+	 * SO_ERROR once the socket was writable), whatever the threads. */
+	if (e.outcomes != e.inprogress)
+		PROB("  the log has %ld outcome records for %ld non-blocking connects that went on\n",
+		     e.outcomes, e.inprogress);
 	if (problems[0])
 		fail_msg("\n%s", problems);
 }

@@ -148,13 +148,23 @@ static void test_other_kinds(void **state)
 		"{\"v\":1,\"ts\":1,\"pid\":7,\"comm\":\"c\",\"sport\":1,\"dst\":\"d\",\"dport\":2,"
 		"\"strategy\":\"kernel\",\"tries\":1,\"collisions\":0,\"select_ns\":1,"
 		"\"connect_ns\":1,\"total_ns\":2,\"result\":\"ok\",\"sock\":99}";
+	static const char v2_outcome[] =
+		"{\"v\":2,\"ev\":\"outcome\",\"ts\":1.5,\"pid\":7,\"comm\":\"c\",\"sport\":1,"
+		"\"dst\":\"d\",\"dport\":2,\"via\":\"close\",\"outcome_ns\":5,"
+		"\"result\":\"abandoned\"}";
+	static const char v2_future[] =
+		"{\"v\":2,\"ev\":\"accept\",\"ts\":1.5,\"pid\":7}";
 	static const char ev_connect[] =
 		"{\"v\":1,\"ev\":\"connect\",\"ts\":1,\"pid\":7,\"comm\":\"c\",\"sport\":1,\"dst\":\"d\","
 		"\"dport\":2,\"strategy\":\"kernel\",\"tries\":1,\"collisions\":0,\"select_ns\":1,"
 		"\"connect_ns\":1,\"total_ns\":2,\"result\":\"ok\"}";
 
 	(void)state;
+	/* schema 1 had no outcome records: one is of another kind */
 	assert_int_equal(rec_parse(&rd, outcome, strlen(outcome), &r), REC_OTHER);
+	assert_int_equal(rec_parse(&rd, v2_outcome, strlen(v2_outcome), &r), REC_OUTCOME);
+	assert_int_equal(r.outcome_ns, 5);
+	assert_int_equal(rec_parse(&rd, v2_future, strlen(v2_future), &r), REC_OTHER);
 	assert_int_equal(rec_parse(&rd, unknown_key, strlen(unknown_key), &r), REC_CALL);
 	assert_int_equal(r.total_ns, 2);
 	assert_int_equal(rec_parse(&rd, ev_connect, strlen(ev_connect), &r), REC_CALL);
@@ -264,6 +274,53 @@ static void test_top_model(void **state)
 	top_free(&st);
 }
 
+/* Schema 2: errors are failed connections, whether a call said so or an
+ * outcome record later; a second connect() answering EALREADY is a call
+ * but no error. */
+#define CALL2(conn, extra, result) \
+	"{\"v\":2,\"ev\":\"connect\",\"ts\":10,\"pid\":500,\"tid\":1,\"comm\":\"node\"," \
+	"\"fd\":5,\"conn\":\"" conn "\",\"proto\":\"tcp\",\"family\":\"ipv4\",\"src\":\"\"," \
+	"\"sport\":0,\"dst\":\"10.0.0.7\",\"dport\":81,\"strategy\":\"kernel\"," extra \
+	"\"blocking\":false,\"tries\":1,\"collisions\":0,\"select_ns\":1,\"refused_ns\":0," \
+	"\"lookup_ns\":0,\"connect_ns\":1,\"total_ns\":3000,\"result\":\"" result "\"," \
+	"\"errno\":0}"
+#define OUT2(conn, result) \
+	"{\"v\":2,\"ev\":\"outcome\",\"ts\":10.2,\"pid\":500,\"tid\":1,\"comm\":\"node\"," \
+	"\"fd\":5,\"conn\":\"" conn "\",\"proto\":\"tcp\",\"family\":\"ipv4\",\"src\":\"\"," \
+	"\"sport\":0,\"dst\":\"10.0.0.7\",\"dport\":81,\"via\":\"so_error\"," \
+	"\"outcome_ns\":200000000,\"result\":\"" result "\",\"errno\":0}"
+
+static void test_top_outcomes(void **state)
+{
+	struct top_opts o;
+	struct top_state st;
+	char *argv[] = {"ephport top", "-b", "--ascii", "/nonexistent/ephport-top-test", NULL};
+
+	(void)state;
+	assert_int_equal(top_parse_args(4, argv, &o), 0);
+	top_init(&st, &o);
+	feed(&st, CALL2("1.1", "", "EINPROGRESS"));
+	feed(&st, CALL2("1.1", "\"again\":true,", "EALREADY"));
+	feed(&st, OUT2("1.1", "ECONNREFUSED"));
+	feed(&st, CALL2("2.1", "", "EINPROGRESS"));
+	feed(&st, OUT2("2.1", "ok"));
+	feed(&st, CALL2("3.1", "", "EINPROGRESS"));
+	feed(&st, OUT2("3.1", "abandoned"));
+	top_tick(&st, 1.0);
+
+	const struct top_row *r = find_row(&st, 0, "10.0.0.7:81");
+	assert_non_null(r);
+	assert_true(r->rate == 4.0);      /* calls, the EALREADY one included */
+	assert_true(r->err_rate == 2.0);  /* refused and abandoned */
+	assert_int_equal(r->shown_nkinds, 2);
+	assert_int_equal(st.scan.calls, 4);
+	assert_int_equal(st.scan.outcomes, 3);
+	assert_int_equal(st.scan.other, 0);
+	assert_true(frame_has(&st, "ECONNREFUSED 1"));
+	assert_true(frame_has(&st, "abandoned 1"));
+	top_free(&st);
+}
+
 static void test_top_args(void **state)
 {
 	struct top_opts o;
@@ -352,6 +409,7 @@ int main(void)
 		cmocka_unit_test(test_follow_truncate_rotate_missing),
 		cmocka_unit_test(test_other_kinds),
 		cmocka_unit_test(test_top_model),
+		cmocka_unit_test(test_top_outcomes),
 		cmocka_unit_test(test_top_args),
 		cmocka_unit_test(test_om_bucket),
 		cmocka_unit_test(test_html_bucket_width),

@@ -37,11 +37,15 @@ static const char *const kind_colour[KINDS + 1] = {
 
 struct html_state {
 	struct summary *s;
-	double *ts;
+	double *ts;              /* per call record */
 	uint64_t *tot;
 	uint32_t *tries, *coll;
-	uint16_t *err;           /* 0: not an error; else 1 + index in errnames */
 	size_t n, cap;
+	/* Failed connections, when their failure became known: a call's own
+	 * error, or an outcome record other than ok. */
+	double *err_ts;
+	uint16_t *err;           /* 1 + index in errnames */
+	size_t nerr, err_cap;
 	struct counters errnames;
 };
 
@@ -53,26 +57,33 @@ static uint32_t clamp32(uint64_t v)
 static void html_add(void *ctx, const struct rec *r)
 {
 	struct html_state *h = ctx;
-	size_t i = h->n++;
 
 	summary_add(h->s, r);
+	if (report_is_final(r) && report_rec_is_error(r)) {
+		size_t e = h->nerr++;
+		if (e == h->err_cap) {
+			h->err_cap = h->err_cap ? 2 * h->err_cap : 4096;
+			h->err_ts = xrealloc(h->err_ts, h->err_cap * sizeof(*h->err_ts));
+			h->err = xrealloc(h->err, h->err_cap * sizeof(*h->err));
+		}
+		size_t k = counters_add(&h->errnames, r->result);
+		h->err_ts[e] = r->ts;
+		h->err[e] = (uint16_t)(k + 1 < UINT16_MAX ? k + 1 : UINT16_MAX);
+	}
+	if (r->kind != REC_CALL)
+		return;
+	size_t i = h->n++;
 	if (i == h->cap) {
 		h->cap = h->cap ? 2 * h->cap : 65536;
 		h->ts = xrealloc(h->ts, h->cap * sizeof(*h->ts));
 		h->tot = xrealloc(h->tot, h->cap * sizeof(*h->tot));
 		h->tries = xrealloc(h->tries, h->cap * sizeof(*h->tries));
 		h->coll = xrealloc(h->coll, h->cap * sizeof(*h->coll));
-		h->err = xrealloc(h->err, h->cap * sizeof(*h->err));
 	}
 	h->ts[i] = r->ts;
 	h->tot[i] = r->total_ns;
 	h->tries[i] = clamp32(r->tries);
 	h->coll[i] = clamp32(r->collisions);
-	h->err[i] = 0;
-	if (report_is_error(r->result.s, r->result.len)) {
-		size_t k = counters_add(&h->errnames, r->result);
-		h->err[i] = (uint16_t)(k + 1 < UINT16_MAX ? k + 1 : UINT16_MAX);
-	}
 }
 
 static void html_state_free(struct html_state *h)
@@ -82,6 +93,7 @@ static void html_state_free(struct html_state *h)
 	free(h->tries);
 	free(h->coll);
 	free(h->err);
+	free(h->err_ts);
 	counters_free(&h->errnames);
 }
 
@@ -166,6 +178,12 @@ static void choose_kinds(struct html_state *h, struct series *se, unsigned *slot
 	free(order);
 }
 
+static size_t bucket_of(const struct series *se, double ts)
+{
+	double k = floor((ts - se->t0) / se->w);
+	return k < 0 ? 0 : k >= (double)se->nb ? se->nb - 1 : (size_t)k;
+}
+
 static void build_series(struct html_state *h, struct series *se)
 {
 	const struct summary *s = h->s;
@@ -182,10 +200,9 @@ static void build_series(struct html_state *h, struct series *se)
 	memset(se->b, 0, se->nb * sizeof(*se->b));
 	choose_kinds(h, se, slot);
 
-	uint32_t *bi = xrealloc(NULL, n * sizeof(*bi));
+	uint32_t *bi = xrealloc(NULL, (n ? n : 1) * sizeof(*bi));
 	for (size_t i = 0; i < n; i++) {
-		double k = floor((h->ts[i] - se->t0) / se->w);
-		size_t b = k < 0 ? 0 : k >= (double)se->nb ? se->nb - 1 : (size_t)k;
+		size_t b = bucket_of(se, h->ts[i]);
 		struct tbucket *tb = &se->b[b];
 		bi[i] = (uint32_t)b;
 		tb->n++;
@@ -193,10 +210,11 @@ static void build_series(struct html_state *h, struct series *se)
 		if (h->tries[i] > tb->tries_max)
 			tb->tries_max = h->tries[i];
 		tb->coll_sum += h->coll[i];
-		if (h->err[i]) {
-			tb->errors++;
-			tb->kind[h->err[i] == UINT16_MAX ? KINDS : slot[h->err[i] - 1]]++;
-		}
+	}
+	for (size_t e = 0; e < h->nerr; e++) {
+		struct tbucket *tb = &se->b[bucket_of(se, h->err_ts[e])];
+		tb->errors++;
+		tb->kind[h->err[e] == UINT16_MAX ? KINDS : slot[h->err[e] - 1]]++;
 	}
 	/* Latencies grouped by bucket (counting sort), each group sorted. */
 	size_t *off = xrealloc(NULL, (se->nb + 1) * sizeof(*off));
@@ -551,11 +569,16 @@ static void calls_chart(FILE *f, const struct series *se)
 	struct chart c = time_chart(f, se, 260);
 	double max = 0;
 
-	for (size_t b = 0; b < se->nb; b++)
-		if ((double)se->b[b].n / se->w > max)
-			max = (double)se->b[b].n / se->w;
-	fputs("<h2>Calls and errors over time</h2>\n<p class=\"lgs\">", f);
-	legend_box(f, C_CALLS, "calls that did not fail (ok, EINPROGRESS)");
+	for (size_t b = 0; b < se->nb; b++) {
+		uint64_t top = se->b[b].n > se->b[b].errors ? se->b[b].n : se->b[b].errors;
+		if ((double)top / se->w > max)
+			max = (double)top / se->w;
+	}
+	fputs("<h2>Calls and errors over time</h2>\n<p class=\"lgs\">Errors are failed "
+	      "connections, when the failure became known: a blocking call's error, or a "
+	      "non-blocking connect's outcome (refused, timed out, abandoned...).</p>\n"
+	      "<p class=\"lgs\">", f);
+	legend_box(f, C_CALLS, "calls whose connection did not fail");
 	for (unsigned k = 0; k < se->nkinds; k++)
 		legend_box(f, kind_colour[k], se->kind_name[k]);
 	fputs("</p>\n", f);
@@ -566,14 +589,14 @@ static void calls_chart(FILE *f, const struct series *se)
 	double gap = bw > 4 ? 1 : 0;
 	for (size_t b = 0; b < se->nb; b++) {
 		const struct tbucket *tb = &se->b[b];
-		if (!tb->n)
+		if (!tb->n && !tb->errors)
 			continue;
 		double x = c.L + bw * (double)b + gap / 2, acc = 0;
 		fputs("<g>", f);
 		bucket_title(f, se, b);
 		uint64_t parts[KINDS + 2];
 		const char *col[KINDS + 2];
-		parts[0] = tb->n - tb->errors;
+		parts[0] = tb->n > tb->errors ? tb->n - tb->errors : 0;
 		col[0] = C_CALLS;
 		for (unsigned k = 0; k <= KINDS; k++) {
 			parts[k + 1] = tb->kind[k];
@@ -823,6 +846,32 @@ static void results_table(FILE *f, const struct summary *s)
 	fputs("</table>\n", f);
 }
 
+/* Connections by final outcome (a blocking call's result, a non-blocking
+ * connect's outcome record), the unknown ones last. */
+static void outcomes_table(FILE *f, const struct summary *s)
+{
+	const struct conns *c = &s->conns;
+	uint64_t total = c->started + c->orphans;
+
+	if (!total)
+		return;
+	fputs("<table class=\"r\"><tr><th>final outcome</th><th>connections</th><th>share</th>"
+	      "</tr>\n", f);
+	for (size_t i = 0; i < c->results.n; i++) {
+		const struct counter *k = &c->results.c[i];
+		bool ok = k->len == 2 && memcmp(k->name, "ok", 2) == 0;
+		fprintf(f, "<tr><td class=\"l%s\">", ok ? "" : " e");
+		esc(f, k->name);
+		fprintf(f, "</td><td>%llu</td><td>%.2f%%</td></tr>\n", (unsigned long long)k->n,
+		        100.0 * (double)k->n / (double)total);
+	}
+	if (c->unknown)
+		fprintf(f, "<tr><td class=\"l\">unknown (no outcome in the log)</td><td>%llu</td>"
+		        "<td>%.2f%%</td></tr>\n", (unsigned long long)c->unknown,
+		        100.0 * (double)c->unknown / (double)total);
+	fputs("</table>\n", f);
+}
+
 static void percentile_table(FILE *f, const struct summary *s, const struct report_opts *o)
 {
 	static const char *const names[3] = {"select", "connect", "total"};
@@ -894,14 +943,19 @@ static void page(FILE *f, struct html_state *h, const struct series *se,
 	        (unsigned long long)s->records, from, to, span);
 	if (span > 0)
 		fprintf(f, ", %.1f calls/s", (double)s->records / span);
-	fprintf(f, "); %llu errors (%.2f%%), %llu fallbacks. %llu lines read, %llu malformed, "
+	fprintf(f, "); %llu errors (%.2f%%), %llu fallbacks; %llu connections, %llu failed, "
+	        "%llu outcome records. %llu lines read, %llu malformed, "
 	        "%llu of other kinds, %llu filtered out.</p>\n",
 	        (unsigned long long)s->errors, 100.0 * (double)s->errors / (double)s->records,
-	        (unsigned long long)s->fallback, (unsigned long long)s->scan.lines,
+	        (unsigned long long)s->fallback,
+	        (unsigned long long)(s->conns.started + s->conns.orphans),
+	        (unsigned long long)s->conns.failed, (unsigned long long)s->scan.outcomes,
+	        (unsigned long long)s->scan.lines,
 	        (unsigned long long)s->scan.malformed, (unsigned long long)s->scan.other,
 	        (unsigned long long)s->scan.filtered);
 	fputs("<div class=\"top\">\n", f);
 	results_table(f, s);
+	outcomes_table(f, s);
 	percentile_table(f, s, o);
 	fputs("</div>\n", f);
 	latency_chart(f, se);
@@ -918,9 +972,11 @@ static void empty_page(FILE *f, const struct scan_counts *c)
 {
 	fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
 	        "<title>ephport report</title><style>\n%s</style></head><body>\n"
-	        "<h1>ephport report</h1>\n<p>No records%s (%llu lines read, %llu malformed, "
+	        "<h1>ephport report</h1>\n<p>No records of connect() calls%s (%llu outcome records, "
+	        "%llu lines read, %llu malformed, "
 	        "%llu of other kinds, %llu filtered out).</p>\n</body></html>\n", style,
-	        c->filtered ? " match the filters" : "", (unsigned long long)c->lines,
+	        c->filtered ? " match the filters" : "", (unsigned long long)c->outcomes,
+	        (unsigned long long)c->lines,
 	        (unsigned long long)c->malformed, (unsigned long long)c->other,
 	        (unsigned long long)c->filtered);
 }

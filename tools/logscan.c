@@ -24,16 +24,18 @@ void scan_line(struct rec_reader *rd, const struct report_filters *f,
 	c->lines++;
 	switch (rec_parse(rd, line, len, &r)) {
 	case REC_CALL:
+	case REC_OUTCOME:
 		if (report_match(f, &r)) {
-			c->calls++;
+			if (r.kind == REC_CALL)
+				c->calls++;
+			else
+				c->outcomes++;
 			fn(ctx, &r);
 		} else {
 			c->filtered++;
 		}
 		break;
 	case REC_OTHER:
-		/* A later record kind (an outcome record, say) is taught here:
-		 * parse it and pass it to a second function of the caller. */
 		c->other++;
 		break;
 	default:
@@ -104,6 +106,6 @@ void scan_warn(const char *who, const struct scan_counts *c)
 		        who, (unsigned long long)c->malformed, c->malformed == 1 ? "" : "s",
 		        c->bad_file, (unsigned long long)c->bad_line);
 	if (c->other)
-		fprintf(stderr, "%s: skipped %llu record%s of other kinds (an \"ev\" other than connect)\n",
+		fprintf(stderr, "%s: skipped %llu record%s of kinds this version does not know (an \"ev\" other than connect and outcome)\n",
 		        who, (unsigned long long)c->other, c->other == 1 ? "" : "s");
 }

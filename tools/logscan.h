@@ -1,7 +1,8 @@
 /* Reading logs for `report` and `top`: each line is classified (blank,
- * malformed, a record of another kind, filtered out, or a connect() call
- * record that passes the filters) and counted; call records that pass go
- * to the caller's function.  Every consumer (the text and JSON summary,
+ * malformed, a record of a kind this version does not know, filtered out,
+ * or a connect() call record or outcome record that passes the filters)
+ * and counted; records that pass go to the caller's function, which tells
+ * the kinds apart by rec.kind.  Every consumer (the text and JSON summary,
  * the HTML page, the metrics, the live view) reads through here, so a new
  * record kind is taught once: see scan_line(). */
 #ifndef EP_LOGSCAN_H
@@ -18,13 +19,14 @@ struct scan_counts {
 	uint64_t lines;       /* non-blank lines */
 	uint64_t malformed;   /* not a record (see rec_parse) */
 	uint64_t other;       /* records of kinds this version does not know */
-	uint64_t filtered;    /* call records the filters rejected */
+	uint64_t filtered;    /* records the filters rejected */
 	uint64_t calls;       /* call records passed on */
+	uint64_t outcomes;    /* outcome records passed on */
 	const char *bad_file; /* the first malformed line */
 	uint64_t bad_line;
 };
 
-/* Called for every call record that passes the filters. */
+/* Called for every record (call or outcome) that passes the filters. */
 typedef void (*scan_fn)(void *ctx, const struct rec *r);
 
 bool scan_blank(const char *line, size_t len);

@@ -46,6 +46,14 @@ static void count_pair(struct om_state *st, uint32_t si, uint32_t ri)
 void om_add(void *state, const struct rec *r)
 {
 	struct om_state *st = state;
+
+	if (report_is_final(r)) {
+		counters_add(&st->outcomes, r->result);
+		om_hist_add(&st->outcome, r->kind == REC_OUTCOME ? r->outcome_ns : r->total_ns);
+		st->syn_retrans += r->syn_retrans;
+	}
+	if (r->kind != REC_CALL)
+		return;
 	uint32_t si = (uint32_t)counters_add(&st->strategies, r->strategy);
 	uint32_t ri = (uint32_t)counters_add(&st->results, r->result);
 
@@ -137,6 +145,11 @@ static int cmp_pair(const void *a, const void *b)
 	                      sort_st->results.c[y->result].name);
 }
 
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(((const struct counter *)a)->name, ((const struct counter *)b)->name);
+}
+
 void om_print(FILE *out, struct om_state *st)
 {
 	sort_st = st;
@@ -153,15 +166,20 @@ void om_print(FILE *out, struct om_state *st)
 		label_value(out, st->results.c[p->result].name);
 		fprintf(out, "\"} %llu\n", (unsigned long long)p->n);
 	}
-	if (st->outcome.count) {
-		head(out, "ephport_outcomes_total", "counter",
-		     "Final outcomes of non-blocking connects, by result.");
-		for (size_t i = 0; i < st->outcomes.n; i++) {
-			fputs("ephport_outcomes_total{result=\"", out);
-			label_value(out, st->outcomes.c[i].name);
-			fprintf(out, "\"} %llu\n", (unsigned long long)st->outcomes.c[i].n);
-		}
+	if (st->outcomes.n)
+		qsort(st->outcomes.c, st->outcomes.n, sizeof(*st->outcomes.c), cmp_name);
+	head(out, "ephport_outcomes_total", "counter",
+	     "Connections by final outcome: ok, the errno name (ECONNREFUSED...), abandoned "
+	     "(closed before the handshake ended) or failed; a blocking connect's own result, "
+	     "a non-blocking one's outcome record.");
+	for (size_t i = 0; i < st->outcomes.n; i++) {
+		fputs("ephport_outcomes_total{result=\"", out);
+		label_value(out, st->outcomes.c[i].name);
+		fprintf(out, "\"} %llu\n", (unsigned long long)st->outcomes.c[i].n);
 	}
+	counter(out, "ephport_syn_retransmissions_total",
+	        "SYNs sent again (TCP_INFO) by connections whose outcome is known.",
+	        st->syn_retrans);
 	counter(out, "ephport_tries_total",
 	        "Candidate source ports examined, including those skipped as known to be in use.",
 	        st->tries);
@@ -177,10 +195,10 @@ void om_print(FILE *out, struct om_state *st)
 	          "Time inside the real connect() (connect_ns).", &st->connect);
 	histogram(out, "ephport_call_seconds",
 	          "Time of the whole connect() call (total_ns).", &st->total);
-	if (st->outcome.count)
-		histogram(out, "ephport_time_to_outcome_seconds",
-		          "From the start of a non-blocking connect() to its final outcome.",
-		          &st->outcome);
+	histogram(out, "ephport_time_to_outcome_seconds",
+	          "From the start of the connect() call to the connection's final outcome "
+	          "(a blocking call: the call itself).",
+	          &st->outcome);
 	head(out, "ephport_log_lines_skipped_total", "counter",
 	     "Log lines not counted: malformed, or records of kinds this version does not know.");
 	fprintf(out, "ephport_log_lines_skipped_total{reason=\"malformed\"} %llu\n",

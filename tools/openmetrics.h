@@ -33,10 +33,12 @@ struct om_state {
 	struct om_pair *pairs;
 	size_t npairs, cap, last;
 	struct om_hist select, connect, total;
-	/* Final outcomes of non-blocking connects: filled once the log has a
-	 * record kind for them; printed only then. */
+	/* Final outcomes of connections: a call that ended its connection
+	 * (blocking), or an outcome record (non-blocking); the time from the
+	 * call's start to the outcome; SYN retransmissions. */
 	struct om_hist outcome;
 	struct counters outcomes;
+	uint64_t syn_retrans;
 	uint64_t tries, collisions, fallbacks;
 	double last_ts;
 	int have_ts;

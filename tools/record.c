@@ -8,14 +8,18 @@
 #include <string.h>
 
 const char *const rec_key_names[K_COUNT] = {
-	[K_V] = "v", [K_TS] = "ts", [K_PID] = "pid", [K_TID] = "tid",
-	[K_COMM] = "comm", [K_FD] = "fd", [K_PROTO] = "proto",
-	[K_FAMILY] = "family", [K_SRC] = "src", [K_SPORT] = "sport",
-	[K_DST] = "dst", [K_DPORT] = "dport", [K_STRATEGY] = "strategy",
-	[K_REASON] = "reason", [K_FALLBACK] = "fallback",
+	[K_V] = "v", [K_EV] = "ev", [K_TS] = "ts", [K_PID] = "pid",
+	[K_TID] = "tid", [K_COMM] = "comm", [K_FD] = "fd", [K_CONN] = "conn",
+	[K_PROTO] = "proto", [K_FAMILY] = "family", [K_SRC] = "src",
+	[K_SPORT] = "sport", [K_DST] = "dst", [K_DPORT] = "dport",
+	[K_STRATEGY] = "strategy", [K_REASON] = "reason",
+	[K_FALLBACK] = "fallback", [K_COMMIT] = "commit", [K_AGAIN] = "again",
 	[K_BLOCKING] = "blocking", [K_TRIES] = "tries",
 	[K_COLLISIONS] = "collisions", [K_SELECT_NS] = "select_ns",
+	[K_REFUSED_NS] = "refused_ns", [K_LOOKUP_NS] = "lookup_ns",
 	[K_CONNECT_NS] = "connect_ns", [K_TOTAL_NS] = "total_ns",
+	[K_VIA] = "via", [K_OUTCOME_NS] = "outcome_ns",
+	[K_SYN_RETRANS] = "syn_retrans", [K_RTT_US] = "rtt_us",
 	[K_RESULT] = "result", [K_ERRNO] = "errno",
 };
 
@@ -123,16 +127,25 @@ static const char *fast_value(const char *p, const char *end, struct jval *v)
 	}
 }
 
-static bool key_is(const char *name, const char *k, size_t len)
+/* Keys are a dozen bytes at most: a loop beats a call to memcmp(). */
+static inline bool same_bytes(const char *a, const char *b, size_t n)
 {
-	return strncmp(name, k, len) == 0 && name[len] == '\0';
+	for (size_t i = 0; i < n; i++)
+		if (a[i] != b[i])
+			return false;
+	return true;
 }
 
 static int key_index(const char *k, size_t len, unsigned *expect)
 {
-	/* Keys usually come in the writer's order: try the expected one. */
-	for (unsigned n = 0, i = *expect; n < K_COUNT; n++, i = (i + 1) % K_COUNT) {
-		if (key_is(rec_key_names[i], k, len)) {
+	static uint8_t key_len[K_COUNT];
+	if (!key_len[0])
+		for (unsigned i = 0; i < K_COUNT; i++)
+			key_len[i] = (uint8_t)strlen(rec_key_names[i]);
+	/* Keys usually come in the writer's order: try the expected one.  A
+	 * record kind without some keys costs a few length comparisons. */
+	for (unsigned n = 0, i = *expect; n < K_COUNT; n++, i = i + 1 == K_COUNT ? 0 : i + 1) {
+		if (key_len[i] == len && same_bytes(rec_key_names[i], k, len)) {
 			*expect = (i + 1) % K_COUNT;
 			return (int)i;
 		}
@@ -254,57 +267,128 @@ static struct rstr str_of(const struct jval *v)
 	return r;
 }
 
-int rec_validate(const struct rawrec *raw, struct rec *out)
+static bool str_is(const struct jval *v, const char *w)
 {
-	const struct jval *f = raw->f;
-	const struct jval *ts = &f[K_TS];
-	static const enum rec_key counts[] = {
-		K_TRIES, K_COLLISIONS, K_SELECT_NS, K_CONNECT_NS, K_TOTAL_NS,
-	};
-	static const enum rec_key strings[] = {K_COMM, K_DST, K_STRATEGY, K_RESULT};
-	static const enum rec_key opt_strings[] = {K_PROTO, K_FAMILY, K_SRC, K_REASON};
-	static const enum rec_key opt_ints[] = {K_TID, K_FD, K_ERRNO};
+	size_t n = strlen(w);
+	return v->t == J_STR && v->len == n && memcmp(v->s, w, n) == 0;
+}
 
-	if (!int_in(&f[K_V], 1, 1))
-		return -1;
+static bool all_ints(const struct jval *f, const enum rec_key *k, size_t n,
+                     bool required)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!(f[k[i]].t == J_ABSENT && !required) && !int_in(&f[k[i]], 0, INT64_MAX))
+			return false;
+	return true;
+}
+
+static bool all_types(const struct jval *f, const enum rec_key *k, size_t n,
+                      enum jtype t)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!opt_type(&f[k[i]], t))
+			return false;
+	return true;
+}
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The keys both kinds have. */
+static int validate_common(const struct jval *f, struct rec *out)
+{
+	const struct jval *ts = &f[K_TS];
+	static const enum rec_key strings[] = {K_COMM, K_DST, K_RESULT};
+	static const enum rec_key opt_strings[] = {K_PROTO, K_FAMILY, K_SRC, K_CONN};
+	static const enum rec_key opt_ints[] = {K_TID, K_FD, K_ERRNO};
+	static const enum rec_key opt_counts[] = {K_SYN_RETRANS, K_RTT_US};
+
 	if ((ts->t != J_INT && ts->t != J_REAL) || !isfinite(ts->d) || ts->d < 0)
 		return -1;
 	if (!int_in(&f[K_PID], 0, INT32_MAX) || !int_in(&f[K_SPORT], 0, 65535) ||
 	    !int_in(&f[K_DPORT], 0, 65535))
 		return -1;
-	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
-		if (!int_in(&f[counts[i]], 0, INT64_MAX))
-			return -1;
-	for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++)
+	for (size_t i = 0; i < N(strings); i++)
 		if (f[strings[i]].t != J_STR)
 			return -1;
 	if (f[K_RESULT].len == 0)
 		return -1;
-	for (size_t i = 0; i < sizeof(opt_strings) / sizeof(opt_strings[0]); i++)
-		if (!opt_type(&f[opt_strings[i]], J_STR))
-			return -1;
-	for (size_t i = 0; i < sizeof(opt_ints) / sizeof(opt_ints[0]); i++)
-		if (!opt_type(&f[opt_ints[i]], J_INT))
-			return -1;
-	if (!opt_bool(&f[K_BLOCKING]) || !opt_bool(&f[K_FALLBACK]))
+	if (!all_types(f, opt_strings, N(opt_strings), J_STR) ||
+	    !all_types(f, opt_ints, N(opt_ints), J_INT) ||
+	    !all_ints(f, opt_counts, N(opt_counts), false))
 		return -1;
-
+	memset(out, 0, sizeof(*out));
+	out->v = (int)f[K_V].i;
 	out->ts = ts->d;
 	out->pid = f[K_PID].i;
 	out->comm = str_of(&f[K_COMM]);
 	out->dst = str_of(&f[K_DST]);
-	out->strategy = str_of(&f[K_STRATEGY]);
-	out->reason = str_of(&f[K_REASON]);
 	out->result = str_of(&f[K_RESULT]);
+	out->conn = str_of(&f[K_CONN]);
+	out->proto = str_of(&f[K_PROTO]);
 	out->sport = (uint16_t)f[K_SPORT].i;
 	out->dport = (uint16_t)f[K_DPORT].i;
+	out->has_syn = f[K_SYN_RETRANS].t == J_INT;
+	out->syn_retrans = out->has_syn ? (uint64_t)f[K_SYN_RETRANS].i : 0;
+	out->rtt_us = f[K_RTT_US].t == J_INT ? (uint64_t)f[K_RTT_US].i : 0;
+	return 0;
+}
+
+static int validate_call(const struct jval *f, struct rec *out)
+{
+	static const enum rec_key counts[] = {
+		K_TRIES, K_COLLISIONS, K_SELECT_NS, K_CONNECT_NS, K_TOTAL_NS,
+	};
+	static const enum rec_key opt_counts[] = {K_REFUSED_NS, K_LOOKUP_NS};
+	static const enum rec_key opt_strings[] = {K_REASON, K_COMMIT};
+
+	if (!all_ints(f, counts, N(counts), true) ||
+	    !all_ints(f, opt_counts, N(opt_counts), false) ||
+	    f[K_STRATEGY].t != J_STR || !all_types(f, opt_strings, N(opt_strings), J_STR) ||
+	    !opt_bool(&f[K_BLOCKING]) || !opt_bool(&f[K_FALLBACK]) || !opt_bool(&f[K_AGAIN]))
+		return REC_MALFORMED;
+	if (validate_common(f, out) < 0)
+		return REC_MALFORMED;
+	out->kind = REC_CALL;
+	out->strategy = str_of(&f[K_STRATEGY]);
+	out->reason = str_of(&f[K_REASON]);
 	out->fallback = f[K_FALLBACK].t == J_TRUE;
+	out->again = f[K_AGAIN].t == J_TRUE;
 	out->tries = (uint64_t)f[K_TRIES].i;
 	out->collisions = (uint64_t)f[K_COLLISIONS].i;
 	out->select_ns = (uint64_t)f[K_SELECT_NS].i;
 	out->connect_ns = (uint64_t)f[K_CONNECT_NS].i;
 	out->total_ns = (uint64_t)f[K_TOTAL_NS].i;
-	return 0;
+	out->refused_ns = f[K_REFUSED_NS].t == J_INT ? (uint64_t)f[K_REFUSED_NS].i : 0;
+	out->lookup_ns = f[K_LOOKUP_NS].t == J_INT ? (uint64_t)f[K_LOOKUP_NS].i : 0;
+	return REC_CALL;
+}
+
+static int validate_outcome(const struct jval *f, struct rec *out)
+{
+	if (f[K_VIA].t != J_STR || !int_in(&f[K_OUTCOME_NS], 0, INT64_MAX))
+		return REC_MALFORMED;
+	if (validate_common(f, out) < 0)
+		return REC_MALFORMED;
+	out->kind = REC_OUTCOME;
+	out->via = str_of(&f[K_VIA]);
+	out->outcome_ns = (uint64_t)f[K_OUTCOME_NS].i;
+	return REC_OUTCOME;
+}
+
+int rec_validate(const struct rawrec *raw, struct rec *out)
+{
+	const struct jval *f = raw->f;
+	const struct jval *ev = &f[K_EV];
+
+	if (!int_in(&f[K_V], 1, 2))
+		return REC_MALFORMED;
+	/* Schema 1 has call records alone; schema 2 adds outcomes.  Any
+	 * other "ev" is a kind of a later version: skipped, not an error. */
+	if (ev->t == J_ABSENT || str_is(ev, "connect"))
+		return validate_call(f, out);
+	if (f[K_V].i >= 2 && str_is(ev, "outcome"))
+		return validate_outcome(f, out);
+	return REC_OTHER;
 }
 
 /* ---- the reader --------------------------------------------------------- */
@@ -322,11 +406,6 @@ int rec_parse(struct rec_reader *r, const char *line, size_t len,
 	r->slow++;
 	if (rec_scan_json(line, len, &raw, &r->json) < 0)
 		return REC_MALFORMED;
-	/* The fast path never sees "ev" (not a key of the call record), so
-	 * records of other kinds always come here. */
-	json_t *ev = json_object_get(r->json, "ev");
-	if (ev && !(json_is_string(ev) && strcmp(json_string_value(ev), "connect") == 0))
-		return REC_OTHER;
 	return rec_validate(&raw, out);
 }
 

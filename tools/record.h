@@ -16,12 +16,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Keys of the schema, in the order libephport writes them. */
+/* Keys of the schema, in the order libephport writes them (a call record
+ * has no via / outcome_ns; an outcome record none of strategy ... total_ns). */
 enum rec_key {
-	K_V, K_TS, K_PID, K_TID, K_COMM, K_FD, K_PROTO, K_FAMILY, K_SRC,
-	K_SPORT, K_DST, K_DPORT, K_STRATEGY, K_REASON, K_FALLBACK, K_BLOCKING,
-	K_TRIES, K_COLLISIONS, K_SELECT_NS, K_CONNECT_NS, K_TOTAL_NS,
-	K_RESULT, K_ERRNO, K_COUNT
+	K_V, K_EV, K_TS, K_PID, K_TID, K_COMM, K_FD, K_CONN, K_PROTO, K_FAMILY,
+	K_SRC, K_SPORT, K_DST, K_DPORT, K_STRATEGY, K_REASON, K_FALLBACK,
+	K_COMMIT, K_AGAIN, K_BLOCKING, K_TRIES, K_COLLISIONS, K_SELECT_NS,
+	K_REFUSED_NS, K_LOOKUP_NS, K_CONNECT_NS, K_TOTAL_NS, K_VIA, K_OUTCOME_NS,
+	K_SYN_RETRANS, K_RTT_US, K_RESULT, K_ERRNO, K_COUNT
 };
 
 extern const char *const rec_key_names[K_COUNT];
@@ -47,21 +49,38 @@ struct rstr {
 	size_t len;
 };
 
-/* A record that passed the validator. */
+/* What rec_parse() found. */
+enum { REC_MALFORMED = -1, REC_CALL = 0, REC_OTHER = 1, REC_OUTCOME = 2 };
+
+/* A record that passed the validator: a connect() call (REC_CALL), or the
+ * outcome of a non-blocking connect learned later (REC_OUTCOME, schema 2).
+ * Fields a kind does not have are 0 / absent. */
 struct rec {
-	double ts;
+	int kind;          /* REC_CALL or REC_OUTCOME */
+	int v;             /* schema version: 1 or 2 */
+	double ts;         /* a call's start; an outcome: when it was learned */
 	int64_t pid;
 	struct rstr comm, dst, strategy, reason, result; /* reason.s NULL: absent */
+	struct rstr conn;  /* "<cookie>.<n>"; s NULL: absent (schema 1) */
+	struct rstr via;   /* outcome: so_error, connect or close */
+	struct rstr proto; /* tcp, udp, other; s NULL: absent */
 	uint16_t sport, dport;
 	bool fallback;
+	bool again;        /* a call that started no connection */
 	uint64_t tries, collisions, select_ns, connect_ns, total_ns;
+	uint64_t refused_ns, lookup_ns; /* parts of select_ns (0 in schema 1) */
+	uint64_t outcome_ns;            /* outcome: from the call's start */
+	bool has_syn;      /* syn_retrans given */
+	uint64_t syn_retrans;
+	uint64_t rtt_us;   /* 0: none given */
 };
 
 /* The recogniser: 1 when LINE[0..LEN) (a trailing '\n' allowed) is in the
  * subset described above, with RAW filled; 0 when jansson must decide. */
 int rec_scan_fast(const char *line, size_t len, struct rawrec *raw);
 
-/* Check types, presence and ranges; 0 and OUT filled, or -1. */
+/* Check types, presence and ranges: REC_CALL or REC_OUTCOME with OUT
+ * filled, REC_OTHER (a kind this reader does not know), or REC_MALFORMED. */
 int rec_validate(const struct rawrec *raw, struct rec *out);
 
 /* A reader keeps the jansson tree that the last record's strings point
@@ -72,16 +91,14 @@ struct rec_reader {
 	uint64_t fast, slow; /* lines read by each path */
 };
 
-/* What rec_parse() found. */
-enum { REC_MALFORMED = -1, REC_CALL = 0, REC_OTHER = 1 };
-
-/* Parse one line: REC_CALL and OUT filled; REC_OTHER for a JSON object
- * of another record kind (an "ev" key whose value is not "connect": kinds
- * this reader does not know, such as a later version's outcome records;
- * readers count and skip them); or REC_MALFORMED (not JSON, not an object,
- * a required key missing, a wrong type or range).  Keys a call record
- * does not know are ignored.  OUT's strings stay valid until the next call
- * or rec_reader_done(). */
+/* Parse one line: REC_CALL or REC_OUTCOME and OUT filled; REC_OTHER for
+ * a JSON object of another record kind (an "ev" key whose value is neither
+ * "connect" nor, from schema 2 on, "outcome": kinds this reader does not
+ * know; readers count and skip them); or REC_MALFORMED (not JSON, not an
+ * object, a required key missing, a wrong type or range).  A record
+ * without "ev" is a call record (schema 1 has no other kind).  Keys a
+ * record does not know are ignored.  OUT's strings stay valid until the
+ * next call or rec_reader_done(). */
 int rec_parse(struct rec_reader *r, const char *line, size_t len,
               struct rec *out);
 void rec_reader_done(struct rec_reader *r);

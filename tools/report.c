@@ -50,6 +50,10 @@ static double pct(uint64_t part, uint64_t whole)
 	return whole ? 100.0 * (double)part / (double)whole : 0.0;
 }
 
+static void print_hist(const char *unit, const uint64_t *h, unsigned nb,
+                       bool log2, unsigned first);
+static unsigned first_used(const uint64_t *h, unsigned nb);
+
 static void print_header(const struct summary *s)
 {
 	double span = s->ts_max - s->ts_min;
@@ -61,12 +65,13 @@ static void print_header(const struct summary *s)
 		strftime(from, sizeof(from), "%Y-%m-%d %H:%M:%S", &tm);
 	if (localtime_r(&t1, &tm))
 		strftime(to, sizeof(to), "%Y-%m-%d %H:%M:%S %Z", &tm);
-	printf("records:    %llu", (unsigned long long)s->records);
+	printf("records:    %llu connect() calls, %llu outcomes",
+	       (unsigned long long)s->records, (unsigned long long)s->scan.outcomes);
 	printf(" (%llu lines read, %llu malformed, %llu filtered out",
 	       (unsigned long long)s->scan.lines, (unsigned long long)s->scan.malformed,
 	       (unsigned long long)s->scan.filtered);
 	if (s->scan.other)
-		printf(", %llu of other kinds", (unsigned long long)s->scan.other);
+		printf(", %llu of kinds this version does not know", (unsigned long long)s->scan.other);
 	printf(")\n");
 	printf("time span:  %.6f s, %.6f to %.6f\n", span, s->ts_min, s->ts_max);
 	printf("            %s to %s\n", from, to);
@@ -85,10 +90,46 @@ static void print_counters(const char *title, const struct counters *t,
 		       (unsigned long long)t->c[i].n, pct(t->c[i].n, whole));
 }
 
+/* What a result means, for a newcomer reading the table. */
+static const char *result_note(const char *name, bool outcome)
+{
+	static const struct {
+		const char *name, *call, *outcome;
+	} notes[] = {
+		{"ok", "connected within the call", "connected"},
+		{"EINPROGRESS", "non-blocking: under way, its outcome comes later", NULL},
+		{"EALREADY", "asked again while the connect was under way", NULL},
+		{"EISCONN", "asked again once connected", NULL},
+		{"EINTR", "a signal cut the call short; the connect goes on", NULL},
+		{"ECONNREFUSED", "refused by the destination: nothing listens there",
+		 "refused by the destination: nothing listens there"},
+		{"ETIMEDOUT", "no answer to the SYNs until the kernel gave up",
+		 "no answer to the SYNs until the kernel gave up"},
+		{"EADDRNOTAVAIL", "no free source port", "no free source port"},
+		{"ENETUNREACH", "no route", "no route"},
+		{"EHOSTUNREACH", "the host is unreachable", "the host is unreachable"},
+		{"abandoned", NULL,
+		 "closed by the program before the handshake ended: its own timeout"},
+		{"failed", NULL,
+		 "over without connecting; the program took the error with a read or write"},
+	};
+	for (size_t i = 0; i < sizeof(notes) / sizeof(notes[0]); i++)
+		if (strcmp(notes[i].name, name) == 0)
+			return outcome ? notes[i].outcome : notes[i].call;
+	return NULL;
+}
+
 static void print_results(const struct summary *s)
 {
-	print_counters("results", &s->results, s->records);
-	printf("  %-16s %10llu %7.2f%%  (results other than ok and EINPROGRESS)\n",
+	printf("\nconnect() calls by result (what the call returned):\n");
+	for (size_t i = 0; i < s->results.n; i++) {
+		const struct counter *c = &s->results.c[i];
+		const char *note = result_note(c->name, false);
+		printf("  %-16s %10llu %7.2f%%%s%s%s\n", c->name, (unsigned long long)c->n,
+		       pct(c->n, s->records), note ? "  (" : "", note ? note : "", note ? ")" : "");
+	}
+	printf("  %-16s %10llu %7.2f%%  (calls that failed; a second connect() asking "
+	       "about one under way is not one)\n",
 	       "errors", (unsigned long long)s->errors, pct(s->errors, s->records));
 	print_counters("strategies", &s->strategies, s->records);
 	for (size_t i = 0; i < s->reasons.n; i++)
@@ -96,13 +137,161 @@ static void print_results(const struct summary *s)
 		       s->reasons.c[i].name, (unsigned long long)s->reasons.c[i].n,
 		       pct(s->reasons.c[i].n, s->records));
 	if (s->fallback)
-		printf("  %-16s %10llu %7.2f%%  (no free port in the sysctl range; the kernel chose)\n",
+		printf("  %-16s %10llu %7.2f%%  (no usable candidate within the budget; the kernel chose)\n",
 		       "fallback", (unsigned long long)s->fallback,
 		       pct(s->fallback, s->records));
 }
 
+static void print_connections(const struct summary *s, const struct report_opts *o)
+{
+	const struct conns *c = &s->conns;
+	uint64_t total = c->started + c->orphans;
+	uint64_t known = c->ntto;
+	char buf[32];
+
+	printf("\nconnections: %llu (a connect() call that started one", (unsigned long long)total);
+	if (c->orphans)
+		printf(", or an outcome whose call is not in the records read: %llu",
+		       (unsigned long long)c->orphans);
+	printf(")\n");
+	printf("  ended within the call (blocking, or failed at once): %llu\n",
+	       (unsigned long long)c->in_call);
+	printf("  went on after it (non-blocking, EINPROGRESS or EINTR): %llu; "
+	       "outcome read for %llu, unknown for %llu\n",
+	       (unsigned long long)c->flying, (unsigned long long)(c->flying - c->unknown),
+	       (unsigned long long)c->unknown);
+	if (c->again)
+		printf("  further connect() calls on a socket already connecting or connected "
+		       "(not new connections): %llu\n", (unsigned long long)c->again);
+	if (c->repeated)
+		printf("  outcome records of a connection already counted, skipped: %llu\n",
+		       (unsigned long long)c->repeated);
+	if (!total)
+		return;
+	printf("\nfinal outcomes (per connection: the call's own result, or its outcome "
+	       "record):\n");
+	for (size_t i = 0; i < c->results.n; i++) {
+		const struct counter *k = &c->results.c[i];
+		const char *note = result_note(k->name, true);
+		printf("  %-16s %10llu %7.2f%%%s%s%s\n", k->name, (unsigned long long)k->n,
+		       pct(k->n, total), note ? "  (" : "", note ? note : "", note ? ")" : "");
+	}
+	if (c->unknown)
+		printf("  %-16s %10llu %7.2f%%  (went on; no outcome in the log: the program "
+		       "exited first%s)\n", "unknown", (unsigned long long)c->unknown,
+		       pct(c->unknown, total), c->unknown_v1 ? ", or a schema 1 log" : "");
+	printf("  %-16s %10llu %7.2f%%  (every outcome but ok)\n", "not ok",
+	       (unsigned long long)c->failed, pct(c->failed, total));
+	printf("  learned by:     ");
+	for (size_t i = 0; i < c->via.n; i++)
+		printf("%s%s %llu", i ? ", " : "", c->via.c[i].name, (unsigned long long)c->via.c[i].n);
+	printf("\n                  (call: in the call itself; so_error: the program read "
+	       "SO_ERROR;\n                   connect: a second connect(); close: the "
+	       "program closed the socket;\n                   exit: the process exited with "
+	       "it under way)\n");
+	if (!known)
+		return;
+
+	printf("\ntime to outcome (from the call's start to the moment the program "
+	       "learned the outcome):\n%-9s", "");
+	for (unsigned i = 0; i < o->pcts.n; i++) {
+		stats_pct_label(o->pcts.ppm[i], buf, sizeof(buf));
+		cell(buf, 10);
+	}
+	cell("max", 10);
+	printf("\n  %-7s", "outcome");
+	for (unsigned i = 0; i < o->pcts.n; i++) {
+		stats_fmt_ns(stats_percentile(c->tto, known, o->pcts.ppm[i]), buf, sizeof(buf));
+		cell(buf, 10);
+	}
+	stats_fmt_ns(c->tto[known - 1], buf, sizeof(buf));
+	cell(buf, 10);
+	putchar('\n');
+	if (c->nrtt) {
+		printf("  %-7s", "rtt");
+		for (unsigned i = 0; i < o->pcts.n; i++) {
+			stats_fmt_ns(1000 * stats_percentile(c->rtt, c->nrtt, o->pcts.ppm[i]),
+			             buf, sizeof(buf));
+			cell(buf, 10);
+		}
+		stats_fmt_ns(1000 * c->rtt[c->nrtt - 1], buf, sizeof(buf));
+		cell(buf, 10);
+		printf("   (the RTT the kernel measured, %llu connection%s)\n",
+		       (unsigned long long)c->nrtt, c->nrtt == 1 ? "" : "s");
+	}
+	printf("\n");
+	print_hist("usecs", c->tto_hist, STATS_LOG2_BUCKETS, true,
+	           first_used(c->tto_hist, STATS_LOG2_BUCKETS));
+
+	if (c->syn_known) {
+		printf("\nSYN retransmissions (SYNs sent again before an answer; TCP_INFO): "
+		       "%llu of %llu connections with any (%.2f%%), %llu in total, max %llu\n",
+		       (unsigned long long)c->syn_with, (unsigned long long)c->syn_known,
+		       pct(c->syn_with, c->syn_known), (unsigned long long)c->syn_sum,
+		       (unsigned long long)c->syn_max);
+		if (c->syn_with) {
+			printf("  (each one costs 1 s, then 2 s, 4 s...: the destination or the "
+			       "path dropped SYNs)\n");
+			print_hist("SYNs sent again", c->syn_hist, STATS_COUNT_BUCKETS, false, 0);
+		}
+	}
+}
+
+static void split_row(const char *what, uint64_t v, uint64_t total, uint64_t calls,
+                      const char *note)
+{
+	char sum[32], avg[32];
+
+	stats_fmt_ns(v, sum, sizeof(sum));
+	stats_fmt_ns(calls ? v / calls : 0, avg, sizeof(avg));
+	printf("  %-34s ", what);
+	cell(sum, 10);
+	printf(" %6.1f%% ", pct(v, total));
+	cell(avg, 10);
+	printf("  %s\n", note);
+}
+
+static void print_split(const char *title, const struct time_split *t)
+{
+	uint64_t parts = t->choosing + t->refused + t->lookup + t->kernel;
+	uint64_t other = t->total > parts ? t->total - parts : 0;
+
+	printf("\n%s\n  %-34s %10s %7s %10s\n", title, "", "sum", "share", "per call");
+	split_row("choosing the port", t->choosing, t->total, t->calls,
+	          "ephport: the candidate order, binding (select_ns minus the two below)");
+	split_row("candidates the kernel refused", t->refused, t->total, t->calls,
+	          "learning which ports are taken (refused_ns)");
+	split_row("asking the kernel's socket table", t->lookup, t->total, t->calls,
+	          "learning whether a held port may be shared (lookup_ns, bind mode)");
+	split_row("the kernel's connect()", t->kernel, t->total, t->calls,
+	          "the real call (connect_ns)");
+	split_row("the rest of the call", other, t->total, t->calls,
+	          "after the kernel returned: bookkeeping, the record");
+}
+
+static void print_time_split(const struct summary *s)
+{
+	char thr[32];
+
+	print_split("where the time of the calls went (all calls):", &s->split_all);
+	stats_fmt_ns(s->split_slow.threshold, thr, sizeof(thr));
+	char title[128];
+	snprintf(title, sizeof(title), "... and of the slowest calls (total_ns at p99 or above, "
+	         "%s; %llu call%s):", thr, (unsigned long long)s->split_slow.calls,
+	         s->split_slow.calls == 1 ? "" : "s");
+	print_split(title, &s->split_slow);
+	if (s->v1_calls)
+		printf("  (%llu schema 1 records have no refused_ns and lookup_ns: their time "
+		       "counts as choosing)\n", (unsigned long long)s->v1_calls);
+}
+
 static void print_percentiles(const struct summary *s, const struct report_opts *o)
 {
+	static const char *const notes[3] = {
+		"choosing and binding the port, refused candidates included (ephport)",
+		"inside the kernel's connect()",
+		"the whole call (a non-blocking call ends before the handshake)",
+	};
 	char buf[32];
 
 	printf("\n%-9s", "latency");
@@ -121,7 +310,7 @@ static void print_percentiles(const struct summary *s, const struct report_opts 
 		}
 		stats_fmt_ns(v[s->records - 1], buf, sizeof(buf));
 		cell(buf, 10);
-		putchar('\n');
+		printf("   %s\n", notes[m]);
 	}
 }
 
@@ -187,12 +376,15 @@ static void print_latency_hist(const struct summary *s)
 
 static void print_tries(const struct summary *s)
 {
-	printf("\ntries per call (candidate ports examined): avg %.2f, max %llu\n",
+	printf("\ntries per call: avg %.2f, max %llu\n"
+	       "  (candidate ports examined in the kernel's order, those skipped without a\n"
+	       "  system call because ephport knew them taken included: many tries cost\n"
+	       "  little; the collisions below are what the kernel refused)\n",
 	       (double)s->tries_sum / (double)s->records,
 	       (unsigned long long)s->tries_max);
 	print_hist("tries", s->tries_hist, STATS_COUNT_BUCKETS, false,
 	           first_used(s->tries_hist, STATS_COUNT_BUCKETS));
-	printf("\ncollisions (candidates the kernel refused): %llu in total, "
+	printf("\ncollisions (candidates the kernel refused, each a system call): %llu in total, "
 	       "%llu calls with any (%.2f%%), max %llu in one call\n",
 	       (unsigned long long)s->coll_sum, (unsigned long long)s->coll_calls,
 	       pct(s->coll_calls, s->records), (unsigned long long)s->coll_max);
@@ -200,14 +392,17 @@ static void print_tries(const struct summary *s)
 	           first_used(s->coll_hist, STATS_COUNT_BUCKETS));
 	uint64_t chosen = s->even + s->odd;
 	printf("\nsource ports by parity (not passthrough, sport > 0): "
-	       "even %llu (%.2f%%), odd %llu (%.2f%%)\n",
+	       "even %llu (%.2f%%), odd %llu (%.2f%%)\n"
+	       "  (the kernel's order takes ports of the range's first parity, even for\n"
+	       "  the default range, and the other parity only once those are taken:\n"
+	       "  many odd ports mean the range was busy)\n",
 	       (unsigned long long)s->even, pct(s->even, chosen),
 	       (unsigned long long)s->odd, pct(s->odd, chosen));
 }
 
 static void print_dests(struct summary *s, const struct report_opts *o)
 {
-	static const char *const by[] = {"calls", "errors", "p99", "tries"};
+	static const char *const by[] = {"calls", "failures", "p99", "tries"};
 	size_t shown = summary_sort_dests(s, o->sort, o->top);
 	char name[96], buf[32];
 	int w = 11;
@@ -218,20 +413,67 @@ static void print_dests(struct summary *s, const struct report_opts *o)
 			w = (int)strlen(name);
 	}
 	printf("\ndestinations: %zu, top %zu by %s\n", s->dests.n, shown, by[o->sort]);
-	printf("  %-*s %10s %8s %10s %10s %9s\n", w, "DESTINATION", "CALLS",
-	       "ERRORS", "P50", "P99", "MAX_TRIES");
+	printf("  (FAILED: connections whose final outcome was not ok; P50, P99: of the calls)\n");
+	printf("  %-*s %10s %10s %8s %10s %10s %9s\n", w, "DESTINATION", "CALLS", "CONNS",
+	       "FAILED", "P50", "P99", "MAX_TRIES");
 	for (size_t i = 0; i < shown; i++) {
 		const struct dest *d = &s->dests.d[i];
 		dest_name(d, name, sizeof(name));
-		printf("  %-*s %10llu %8llu ", w, name, (unsigned long long)d->calls,
-		       (unsigned long long)d->errors);
-		stats_fmt_ns(d->p50, buf, sizeof(buf));
-		cell(buf, 10);
-		putchar(' ');
-		stats_fmt_ns(d->p99, buf, sizeof(buf));
-		cell(buf, 10);
+		printf("  %-*s %10llu %10llu %8llu ", w, name, (unsigned long long)d->calls,
+		       (unsigned long long)d->conns, (unsigned long long)d->failed);
+		if (d->calls) {
+			stats_fmt_ns(d->p50, buf, sizeof(buf));
+			cell(buf, 10);
+			putchar(' ');
+			stats_fmt_ns(d->p99, buf, sizeof(buf));
+			cell(buf, 10);
+		} else {
+			printf("%10s %10s", "-", "-");
+		}
 		printf(" %9llu\n", (unsigned long long)d->max_tries);
 	}
+}
+
+static void print_groups(const char *title, struct groups *g, unsigned top, bool procs)
+{
+	size_t shown = summary_sort_groups(g, top);
+	char name[96], buf[32];
+	int w = 7;
+
+	for (size_t i = 0; i < shown; i++) {
+		group_name(&g->g[i], name, sizeof(name));
+		if ((int)strlen(name) > w)
+			w = (int)strlen(name);
+	}
+	printf("\n%s: %zu, top %zu by connections\n", title, g->n, shown);
+	printf("  %-*s %10s %10s %8s %9s %8s %10s %10s\n", w, procs ? "PID COMMAND" : "COMMAND",
+	       "CALLS", "CONNS", "FAILED", "ABANDONED", "UNKNOWN", "P50", "P99");
+	for (size_t i = 0; i < shown; i++) {
+		const struct group *r = &g->g[i];
+		group_name(r, name, sizeof(name));
+		printf("  %-*s %10llu %10llu %8llu %9llu %8llu ", w, name,
+		       (unsigned long long)r->calls, (unsigned long long)r->conns,
+		       (unsigned long long)r->failed, (unsigned long long)r->abandoned,
+		       (unsigned long long)r->unknown);
+		if (r->ntto) {
+			stats_fmt_ns(r->p50, buf, sizeof(buf));
+			cell(buf, 10);
+			putchar(' ');
+			stats_fmt_ns(r->p99, buf, sizeof(buf));
+			cell(buf, 10);
+		} else {
+			printf("%10s %10s", "-", "-");
+		}
+		putchar('\n');
+	}
+}
+
+static void print_procs(struct summary *s, const struct report_opts *o)
+{
+	printf("\n(per process and per command: P50, P99 are of the time to outcome)");
+	print_groups("processes", &s->procs, o->top, true);
+	if (s->multi_proc_cmd)
+		print_groups("commands", &s->cmds, o->top, false);
 }
 
 static void print_ports(const struct summary *s)
@@ -257,12 +499,19 @@ static void print_ports(const struct summary *s)
 static void print_text(struct summary *s, const struct report_opts *o)
 {
 	print_header(s);
-	print_results(s);
-	print_percentiles(s, o);
-	print_latency_hist(s);
-	print_tries(s);
+	if (s->records)
+		print_results(s);
+	print_connections(s, o);
+	if (s->records) {
+		print_percentiles(s, o);
+		print_time_split(s);
+		print_latency_hist(s);
+		print_tries(s);
+	}
 	print_dests(s, o);
-	print_ports(s);
+	print_procs(s, o);
+	if (s->records)
+		print_ports(s);
 }
 
 /* ---- JSON output -------------------------------------------------------------- */
@@ -325,9 +574,10 @@ static json_t *jdests(struct summary *s, const struct report_opts *o)
 
 	for (size_t i = 0; i < shown; i++) {
 		const struct dest *d = &s->dests.d[i];
-		json_array_append_new(a, json_pack("{s:s,s:i,s:o,s:o,s:o,s:o,s:o}",
+		json_array_append_new(a, json_pack("{s:s,s:i,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
 		        "dst", d->addr, "dport", (int)d->port, "calls", jint(d->calls),
-		        "errors", jint(d->errors), "p50_ns", jint(d->p50),
+		        "errors", jint(d->errors), "connections", jint(d->conns),
+		        "failed", jint(d->failed), "p50_ns", jint(d->p50),
 		        "p99_ns", jint(d->p99), "max_tries", jint(d->max_tries)));
 	}
 	return a;
@@ -348,23 +598,106 @@ static json_t *jports(const struct summary *s)
 	                 "most_reused", a);
 }
 
+static json_t *jpcts(const uint64_t *v, size_t n, const struct report_opts *o,
+                     uint64_t scale)
+{
+	json_t *row = json_object();
+	char label[32];
+
+	for (unsigned i = 0; i < o->pcts.n; i++) {
+		stats_pct_label(o->pcts.ppm[i], label, sizeof(label));
+		json_object_set_new(row, label, jint(scale * stats_percentile(v, n, o->pcts.ppm[i])));
+	}
+	json_object_set_new(row, "max", jint(n ? scale * v[n - 1] : 0));
+	return row;
+}
+
+static json_t *jconnections(const struct summary *s, const struct report_opts *o)
+{
+	const struct conns *c = &s->conns;
+	json_t *j = json_object();
+
+	json_object_set_new(j, "total", jint(c->started + c->orphans));
+	json_object_set_new(j, "ended_in_call", jint(c->in_call));
+	json_object_set_new(j, "went_on", jint(c->flying));
+	json_object_set_new(j, "outcome_records", jint(c->outcomes));
+	json_object_set_new(j, "without_call", jint(c->orphans));
+	json_object_set_new(j, "repeated_outcomes", jint(c->repeated));
+	json_object_set_new(j, "unknown", jint(c->unknown));
+	json_object_set_new(j, "again_calls", jint(c->again));
+	json_object_set_new(j, "results", jcounters(&c->results));
+	json_object_set_new(j, "failed", jint(c->failed));
+	json_object_set_new(j, "abandoned", jint(c->abandoned));
+	json_object_set_new(j, "learned_by", jcounters(&c->via));
+	json_object_set_new(j, "time_to_outcome_ns", jpcts(c->tto, c->ntto, o, 1));
+	json_object_set_new(j, "time_to_outcome_us_histogram",
+	                    jhist(c->tto_hist, STATS_LOG2_BUCKETS, true));
+	json_object_set_new(j, "rtt_ns", jpcts(c->rtt, c->nrtt, o, 1000));
+	json_object_set_new(j, "syn_retrans", json_pack("{s:o,s:o,s:o,s:o,s:o}",
+	        "known", jint(c->syn_known), "with_any", jint(c->syn_with),
+	        "total", jint(c->syn_sum), "max", jint(c->syn_max),
+	        "histogram", jhist(c->syn_hist, STATS_COUNT_BUCKETS, false)));
+	return j;
+}
+
+static json_t *jsplit(const struct time_split *t)
+{
+	uint64_t parts = t->choosing + t->refused + t->lookup + t->kernel;
+	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "calls", jint(t->calls),
+	                 "threshold_ns", jint(t->threshold), "choosing_ns", jint(t->choosing),
+	                 "refused_ns", jint(t->refused), "lookup_ns", jint(t->lookup),
+	                 "connect_ns", jint(t->kernel),
+	                 "rest_ns", jint(t->total > parts ? t->total - parts : 0),
+	                 "total_ns", jint(t->total));
+}
+
+static json_t *jgroups(struct groups *g, unsigned top)
+{
+	size_t shown = summary_sort_groups(g, top);
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < shown; i++) {
+		const struct group *r = &g->g[i];
+		json_t *row = json_pack("{s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "comm", r->comm,
+		        "calls", jint(r->calls), "connections", jint(r->conns),
+		        "failed", jint(r->failed), "abandoned", jint(r->abandoned),
+		        "unknown", jint(r->unknown), "time_to_outcome_p50_ns", jint(r->p50),
+		        "time_to_outcome_p99_ns", jint(r->p99));
+		if (r->pid >= 0)
+			json_object_set_new(row, "pid", json_integer(r->pid));
+		json_array_append_new(a, row);
+	}
+	return a;
+}
+
 static json_t *jsummary(struct summary *s, const struct report_opts *o)
 {
 	json_t *j = json_object();
 	double span = s->ts_max - s->ts_min;
 
 	json_object_set_new(j, "records", jint(s->records));
+	json_object_set_new(j, "outcome_records", jint(s->scan.outcomes));
 	json_object_set_new(j, "lines", jint(s->scan.lines));
 	json_object_set_new(j, "skipped_malformed", jint(s->scan.malformed));
 	json_object_set_new(j, "skipped_other_kinds", jint(s->scan.other));
 	json_object_set_new(j, "filtered_out", jint(s->scan.filtered));
-	if (!s->records)
+	if (!s->records && !s->scan.outcomes)
 		return j;
 	json_object_set_new(j, "first_ts", json_real(s->ts_min));
 	json_object_set_new(j, "last_ts", json_real(s->ts_max));
 	json_object_set_new(j, "span_s", json_real(span));
 	json_object_set_new(j, "calls_per_s",
 	                    span > 0 ? json_real((double)s->records / span) : json_null());
+	json_object_set_new(j, "connections", jconnections(s, o));
+	json_object_set_new(j, "processes", jgroups(&s->procs, o->top));
+	json_object_set_new(j, "commands", jgroups(&s->cmds, o->top));
+	if (!s->records) {
+		json_object_set_new(j, "destinations_total", jint(s->dests.n));
+		json_object_set_new(j, "destinations", jdests(s, o));
+		return j;
+	}
+	json_object_set_new(j, "time_split", json_pack("{s:o,s:o}", "all", jsplit(&s->split_all),
+	                                               "slowest", jsplit(&s->split_slow)));
 	json_object_set_new(j, "results", jcounters(&s->results));
 	json_object_set_new(j, "errors", jint(s->errors));
 	json_object_set_new(j, "strategies", jcounters(&s->strategies));
@@ -411,6 +744,10 @@ static void print_empty(const struct summary *s, const struct report_opts *o)
 	if (s->scan.filtered)
 		printf("no records match the filters (%llu records read)\n",
 		       (unsigned long long)s->scan.filtered);
+	else if (s->scan.other)
+		printf("no records of kinds this version knows (%llu lines read, %llu of other "
+		       "kinds, %llu malformed)\n", (unsigned long long)s->scan.lines,
+		       (unsigned long long)s->scan.other, (unsigned long long)s->scan.malformed);
 	else
 		printf("no records (%llu lines read, %llu malformed)\n",
 		       (unsigned long long)s->scan.lines, (unsigned long long)s->scan.malformed);
@@ -435,7 +772,7 @@ int cmd_report(int argc, char **argv)
 		return 1;
 	}
 	scan_warn(who, &s->scan);
-	if (!s->records) {
+	if (!s->records && !s->scan.outcomes) {
 		print_empty(s, &o);
 	} else {
 		summary_finish(s);

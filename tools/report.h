@@ -18,6 +18,9 @@ enum report_sort { SORT_CALLS, SORT_ERRORS, SORT_P99, SORT_TRIES };
 
 struct dst_filter {
 	char addr[64];  /* as the log writes it (inet_ntop form) */
+	char alt[64];   /* the same IPv4 address in the other spelling the log
+	                   may have: "::ffff:1.2.3.4" for "1.2.3.4" (an IPv6
+	                   socket's v4-mapped destination) and back; "" none */
 	int port;       /* -1: any */
 };
 
@@ -28,10 +31,10 @@ struct report_filters {
 	struct dst_filter dst[REPORT_MAX_FILTER];
 	unsigned dport[REPORT_MAX_FILTER];
 	const char *result[REPORT_MAX_FILTER];
-	bool errors;             /* result neither ok nor EINPROGRESS */
+	bool errors;             /* failures: report_rec_is_error() */
 	bool has_since, has_until;
 	double since, until;     /* epoch seconds, inclusive */
-	uint64_t min_ns;         /* total_ns at least this */
+	uint64_t min_ns;         /* total_ns (an outcome: outcome_ns) at least this */
 };
 
 struct report_opts {
@@ -75,8 +78,21 @@ int report_filter_option(const char *cmd, int c, char *arg, struct report_filter
 /* Whether record R passes every filter of F. */
 bool report_match(const struct report_filters *f, const struct rec *r);
 
-/* A failing call of a connect(): anything but ok and EINPROGRESS. */
+/* A result name that says a failure: anything but ok and EINPROGRESS. */
 bool report_is_error(const char *result, size_t len);
+/* Record R says a failure: a call whose result is an error (a second
+ * connect() answering EALREADY or EISCONN about the connection in flight
+ * is not one), or the outcome of a connection other than ok. */
+bool report_rec_is_error(const struct rec *r);
+/* Record R gives a connection's final outcome: an outcome record, or a
+ * call that started a connection and ended it within the call (anything
+ * but EINPROGRESS and EINTR, after which the connection goes on). */
+bool report_is_final(const struct rec *r);
+/* R is a call that started a TCP connection (not a second connect() on a
+ * socket already connecting or connected, not UDP). */
+bool report_is_connection(const struct rec *r);
+/* R is a call that started a connection whose outcome comes later. */
+bool report_is_flying(const struct rec *r);
 
 int cmd_report(int argc, char **argv);
 

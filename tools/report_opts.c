@@ -18,12 +18,15 @@ const char report_filter_usage[] =
 	"filters (a comma list means any of; different filters all apply):\n"
 	"      --pid LIST          process ids\n"
 	"      --comm LIST         program names\n"
-	"      --dst LIST          destination addresses (ADDR, ADDR:PORT, [V6]:PORT)\n"
+	"      --dst LIST          destination addresses (ADDR, ADDR:PORT, [V6]:PORT;\n"
+	"                          an IPv4 address also matches its ::ffff: form)\n"
 	"      --dport LIST        destination ports\n"
 	"      --result LIST       results (ok, EINPROGRESS, ECONNREFUSED...)\n"
-	"      --errors            results other than ok and EINPROGRESS\n"
+	"      --errors            failures: calls whose result is an error, outcomes\n"
+	"                          other than ok\n"
 	"      --since T, --until T  epoch seconds (fractions allowed), inclusive\n"
-	"      --min-us N          total latency at least N microseconds\n";
+	"      --min-us N          total latency (an outcome: time to it) at least\n"
+	"                          N microseconds\n";
 
 static void usage(FILE *f)
 {
@@ -126,15 +129,27 @@ static int parse_dst(const char *s, struct dst_filter *d)
 			return -1;
 		d->port = (int)p;
 	}
-	/* Compare in the writer's (inet_ntop) spelling. */
-	if (inet_pton(AF_INET6, addr, bin) == 1)
+	/* Compare in the writer's (inet_ntop) spelling, and in the other
+	 * spelling of an IPv4 address: an IPv6 socket (Java, and other
+	 * programs that open IPv6 sockets for everything) connects to
+	 * ::ffff:1.2.3.4. */
+	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	d->alt[0] = '\0';
+	if (inet_pton(AF_INET6, addr, bin) == 1) {
 		inet_ntop(AF_INET6, bin, d->addr, sizeof(d->addr));
-	else if (inet_pton(AF_INET, addr, bin) == 1)
+		if (memcmp(bin, mapped, 12) == 0)
+			inet_ntop(AF_INET, bin + 12, d->alt, sizeof(d->alt));
+	} else if (inet_pton(AF_INET, addr, bin) == 1) {
 		inet_ntop(AF_INET, bin, d->addr, sizeof(d->addr));
-	else if (n == 0)
+		unsigned char v6[16];
+		memcpy(v6, mapped, 12);
+		memcpy(v6 + 12, bin, 4);
+		inet_ntop(AF_INET6, v6, d->alt, sizeof(d->alt));
+	} else if (n == 0) {
 		d->addr[0] = '\0';
-	else
+	} else {
 		return -1;
+	}
 	return 0;
 }
 
@@ -284,6 +299,37 @@ static bool rstr_eq(struct rstr a, const char *b)
 	return a.len == n && memcmp(a.s, b, n) == 0;
 }
 
+bool report_rec_is_error(const struct rec *r)
+{
+	if (r->kind == REC_OUTCOME)
+		return !rstr_eq(r->result, "ok");
+	if (r->again && (rstr_eq(r->result, "EALREADY") || rstr_eq(r->result, "EISCONN")))
+		return false;
+	return report_is_error(r->result.s, r->result.len);
+}
+
+/* Connections are TCP's: a UDP connect() only names a peer. */
+static bool is_tcp(const struct rec *r)
+{
+	return !r->proto.s || rstr_eq(r->proto, "tcp");
+}
+
+bool report_is_connection(const struct rec *r)
+{
+	return r->kind == REC_CALL && !r->again && is_tcp(r);
+}
+
+bool report_is_flying(const struct rec *r)
+{
+	return r->kind == REC_CALL && !r->again && is_tcp(r) &&
+	       (rstr_eq(r->result, "EINPROGRESS") || rstr_eq(r->result, "EINTR"));
+}
+
+bool report_is_final(const struct rec *r)
+{
+	return r->kind == REC_OUTCOME || (report_is_connection(r) && !report_is_flying(r));
+}
+
 bool report_match(const struct report_filters *f, const struct rec *r)
 {
 	unsigned i;
@@ -292,9 +338,9 @@ bool report_match(const struct report_filters *f, const struct rec *r)
 		return false;
 	if (f->has_until && r->ts > f->until)
 		return false;
-	if (r->total_ns < f->min_ns)
+	if ((r->kind == REC_OUTCOME ? r->outcome_ns : r->total_ns) < f->min_ns)
 		return false;
-	if (f->errors && !report_is_error(r->result.s, r->result.len))
+	if (f->errors && !report_rec_is_error(r))
 		return false;
 	for (i = 0; i < f->npid && f->pid[i] != r->pid; i++)
 		;
@@ -315,7 +361,8 @@ bool report_match(const struct report_filters *f, const struct rec *r)
 	if (f->nresult && i == f->nresult)
 		return false;
 	for (i = 0; i < f->ndst; i++)
-		if (rstr_eq(r->dst, f->dst[i].addr) &&
+		if ((rstr_eq(r->dst, f->dst[i].addr) ||
+		     (f->dst[i].alt[0] && rstr_eq(r->dst, f->dst[i].alt))) &&
 		    (f->dst[i].port < 0 || f->dst[i].port == r->dport))
 			break;
 	if (f->ndst && i == f->ndst)

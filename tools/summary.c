@@ -167,6 +167,279 @@ void dest_name(const struct dest *d, char *buf, size_t len)
 		snprintf(buf, len, "%s:%u", d->addr, d->port);
 }
 
+/* ---- processes and commands ------------------------------------------------ */
+
+static uint64_t group_hash(int64_t pid, struct rstr comm)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < comm.len; i++)
+		h = (h ^ (unsigned char)comm.s[i]) * 1099511628211ULL;
+	h = (h ^ (uint64_t)pid) * 1099511628211ULL;
+	return h ^ (h >> 29);
+}
+
+static bool group_is(const struct group *g, int64_t pid, struct rstr comm)
+{
+	return g->pid == pid && g->clen == comm.len && memcmp(g->comm, comm.s, comm.len) == 0;
+}
+
+static void groups_rehash(struct groups *t)
+{
+	size_t n = t->nslot ? t->nslot * 2 : 64;
+
+	free(t->slot);
+	t->slot = xrealloc(NULL, n * sizeof(*t->slot));
+	memset(t->slot, 0, n * sizeof(*t->slot));
+	t->nslot = n;
+	for (size_t i = 0; i < t->n; i++) {
+		struct rstr c = {t->g[i].comm, t->g[i].clen};
+		size_t s = group_hash(t->g[i].pid, c) & (n - 1);
+		while (t->slot[s])
+			s = (s + 1) & (n - 1);
+		t->slot[s] = (uint32_t)i + 1;
+	}
+}
+
+static uint32_t group_id(struct groups *t, int64_t pid, struct rstr comm)
+{
+	if (t->last < t->n && group_is(&t->g[t->last], pid, comm))
+		return t->last;
+	if (2 * (t->n + 1) > t->nslot)
+		groups_rehash(t);
+	size_t s = group_hash(pid, comm) & (t->nslot - 1);
+	for (; t->slot[s]; s = (s + 1) & (t->nslot - 1)) {
+		uint32_t i = t->slot[s] - 1;
+		if (group_is(&t->g[i], pid, comm))
+			return t->last = i;
+	}
+	t->g = grow(t->g, &t->cap, t->n + 1, sizeof(*t->g));
+	struct group *g = &t->g[t->n];
+	memset(g, 0, sizeof(*g));
+	g->pid = pid;
+	g->comm = xrealloc(NULL, comm.len + 1);
+	memcpy(g->comm, comm.s, comm.len);
+	g->comm[comm.len] = '\0';
+	g->clen = comm.len;
+	t->slot[s] = (uint32_t)t->n + 1;
+	return t->last = (uint32_t)t->n++;
+}
+
+void group_name(const struct group *g, char *buf, size_t len)
+{
+	if (g->pid < 0)
+		snprintf(buf, len, "%s", g->clen ? g->comm : "(none)");
+	else
+		snprintf(buf, len, "%lld %s", (long long)g->pid, g->clen ? g->comm : "(none)");
+}
+
+/* The process row of PID/COMM, its command row created with it. */
+static uint32_t proc_id(struct summary *s, int64_t pid, struct rstr comm)
+{
+	size_t before = s->procs.n;
+	uint32_t p = group_id(&s->procs, pid, comm);
+	if (s->procs.n != before) {
+		uint32_t c = group_id(&s->cmds, -1, comm);
+		s->procs.g[p].cmd = c;
+	}
+	return p;
+}
+
+/* ---- connections -------------------------------------------------------------- */
+
+#define SLOT_ORPHAN 2 /* done: its outcome came before its call */
+
+static uint64_t conn_key(struct rstr conn)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < conn.len; i++)
+		h = (h ^ (unsigned char)conn.s[i]) * 1099511628211ULL;
+	return (h ^ (h >> 31)) | 1;
+}
+
+static void conn_set_grow(struct conn_set *t)
+{
+	size_t n = t->nslot ? t->nslot * 2 : 4096;
+	struct conn_slot *fresh = xrealloc(NULL, n * sizeof(*fresh));
+
+	memset(fresh, 0, n * sizeof(*fresh));
+	for (size_t i = 0; i < t->nslot; i++) {
+		if (!t->s[i].key)
+			continue;
+		size_t j = t->s[i].key & (n - 1);
+		while (fresh[j].key)
+			j = (j + 1) & (n - 1);
+		fresh[j] = t->s[i];
+	}
+	free(t->s);
+	t->s = fresh;
+	t->nslot = n;
+}
+
+/* The slot of KEY; a new (empty-valued) one when absent, *FOUND false. */
+static struct conn_slot *conn_slot(struct conn_set *t, uint64_t key, bool *found)
+{
+	if (2 * (t->n + 1) > t->nslot)
+		conn_set_grow(t);
+	size_t j = key & (t->nslot - 1);
+	for (; t->s[j].key; j = (j + 1) & (t->nslot - 1)) {
+		if (t->s[j].key == key) {
+			*found = true;
+			return &t->s[j];
+		}
+	}
+	*found = false;
+	t->n++;
+	t->s[j].key = key;
+	return &t->s[j];
+}
+
+static void push_u64(uint64_t **a, size_t *n, size_t *cap, uint64_t v)
+{
+	*a = grow(*a, cap, *n + 1, sizeof(**a));
+	(*a)[(*n)++] = v;
+}
+
+/* A connection's final outcome, from record R (its call, or its outcome
+ * record), of process row PROC and destination DEST. */
+static void add_final(struct summary *s, const struct rec *r, uint32_t proc,
+                      uint32_t dest, uint64_t tto)
+{
+	struct conns *c = &s->conns;
+	struct group *g = &s->procs.g[proc];
+	struct dest *d = &s->dests.d[dest];
+
+	counters_add(&c->results, r->result);
+	if (r->kind == REC_OUTCOME)
+		counters_add(&c->via, r->via);
+	else
+		c->via_call++;
+	if (!rstr_is(r->result, "ok")) {
+		c->failed++;
+		g->failed++;
+		s->cmds.g[g->cmd].failed++;
+		d->failed++;
+	}
+	if (rstr_is(r->result, "abandoned")) {
+		c->abandoned++;
+		g->abandoned++;
+		s->cmds.g[g->cmd].abandoned++;
+	}
+	if (c->ntto == c->cap) {
+		c->cap = c->cap ? 2 * c->cap : 65536;
+		c->tto = xrealloc(c->tto, c->cap * sizeof(*c->tto));
+		c->tto_proc = xrealloc(c->tto_proc, c->cap * sizeof(*c->tto_proc));
+	}
+	c->tto[c->ntto] = tto;
+	c->tto_proc[c->ntto++] = proc;
+	g->ntto++;
+	s->cmds.g[g->cmd].ntto++;
+	c->tto_sum += tto;
+	c->tto_hist[stats_log2_bucket(tto / 1000)]++;
+	if (r->has_syn) {
+		c->syn_known++;
+		c->syn_with += r->syn_retrans > 0;
+		c->syn_sum += r->syn_retrans;
+		if (r->syn_retrans > c->syn_max)
+			c->syn_max = r->syn_retrans;
+		c->syn_hist[stats_count_bucket(r->syn_retrans)]++;
+	}
+	if (r->rtt_us)
+		push_u64(&c->rtt, &c->nrtt, &c->rtt_cap, r->rtt_us);
+}
+
+/* A new connection of process row PROC to DEST. */
+static void count_conn(struct summary *s, uint32_t proc, uint32_t dest)
+{
+	struct group *g = &s->procs.g[proc];
+	g->conns++;
+	s->cmds.g[g->cmd].conns++;
+	s->dests.d[dest].conns++;
+}
+
+/* A call record: the connection it starts, ends, or (again) neither. */
+static void add_call_conn(struct summary *s, const struct rec *r, uint32_t proc,
+                          uint32_t dest)
+{
+	struct conns *c = &s->conns;
+
+	if (r->again) {
+		c->again++;
+		return;
+	}
+	if (!report_is_connection(r))
+		return; /* UDP: no connection */
+	if (!report_is_flying(r)) {
+		c->started++;
+		c->in_call++;
+		count_conn(s, proc, dest);
+		add_final(s, r, proc, dest, r->total_ns);
+		return;
+	}
+	c->flying++;
+	if (!r->conn.s) {
+		/* No "conn" (schema 1): its outcome cannot be known. */
+		c->started++;
+		c->unknown_v1++;
+		count_conn(s, proc, dest);
+		s->procs.g[proc].unknown++;
+		s->cmds.g[s->procs.g[proc].cmd].unknown++;
+		return;
+	}
+	bool found;
+	struct conn_slot *sl = conn_slot(&c->set, conn_key(r->conn), &found);
+	if (found) {
+		/* Its outcome came first (logs read out of order): counted
+		 * then, as a connection without a call. */
+		if (sl->done == SLOT_ORPHAN) {
+			sl->done = 1;
+			c->orphans--;
+			c->started++;
+		}
+		return;
+	}
+	c->started++;
+	count_conn(s, proc, dest);
+	sl->proc = proc;
+	sl->dest = dest;
+	sl->done = 0;
+}
+
+static void add_outcome_record(struct summary *s, const struct rec *r)
+{
+	struct conns *c = &s->conns;
+	uint32_t proc, dest;
+	bool found = false;
+	struct conn_slot *sl = NULL;
+
+	if (r->conn.s)
+		sl = conn_slot(&c->set, conn_key(r->conn), &found);
+	if (found && sl->done) {
+		c->repeated++; /* one outcome per connection */
+		return;
+	}
+	if (found) {
+		proc = sl->proc;
+		dest = sl->dest;
+		sl->done = 1;
+	} else {
+		/* Its call was not read (filtered out, another file, a
+		 * rotated log): a connection known by its outcome alone. */
+		proc = proc_id(s, r->pid, r->comm);
+		dest = dest_id(&s->dests, r->dst, r->dport);
+		c->orphans++;
+		count_conn(s, proc, dest);
+		if (sl) {
+			sl->proc = proc;
+			sl->dest = dest;
+			sl->done = SLOT_ORPHAN;
+		}
+	}
+	c->outcomes++;
+	add_final(s, r, proc, dest, r->outcome_ns);
+}
+
 /* ---- the summary ---------------------------------------------------------- */
 
 
@@ -176,25 +449,34 @@ static void grow_records(struct summary *s)
 	size_t cap = s->cap ? 2 * s->cap : 65536;
 
 	s->sel = xrealloc(s->sel, cap * sizeof(*s->sel));
+	s->ref = xrealloc(s->ref, cap * sizeof(*s->ref));
+	s->lkp = xrealloc(s->lkp, cap * sizeof(*s->lkp));
+	s->proc_of = xrealloc(s->proc_of, cap * sizeof(*s->proc_of));
 	s->con = xrealloc(s->con, cap * sizeof(*s->con));
 	s->tot = xrealloc(s->tot, cap * sizeof(*s->tot));
 	s->dest_of = xrealloc(s->dest_of, cap * sizeof(*s->dest_of));
 	s->cap = cap;
 }
 
-/* Counters by name, the time span, errors and fallbacks. */
-static void add_outcome(struct summary *s, const struct rec *r, bool first)
+/* Counters by name, errors and fallbacks of a call record. */
+static void add_ts(struct summary *s, double ts)
 {
-	if (first || r->ts < s->ts_min)
-		s->ts_min = r->ts;
-	if (first || r->ts > s->ts_max)
-		s->ts_max = r->ts;
+	if (!s->have_ts || ts < s->ts_min)
+		s->ts_min = ts;
+	if (!s->have_ts || ts > s->ts_max)
+		s->ts_max = ts;
+	s->have_ts = true;
+}
+
+static void add_call_counts(struct summary *s, const struct rec *r)
+{
 	counters_add(&s->results, r->result);
 	counters_add(&s->strategies, r->strategy);
 	if (r->reason.s && rstr_is(r->strategy, "passthrough"))
 		counters_add(&s->reasons, r->reason);
 	s->fallback += r->fallback;
-	s->errors += report_is_error(r->result.s, r->result.len);
+	s->errors += report_rec_is_error(r);
+	s->v1_calls += r->v == 1;
 }
 
 static void add_tries(struct summary *s, const struct rec *r)
@@ -226,9 +508,15 @@ static void add_port(struct summary *s, const struct rec *r)
 void summary_add(void *ctx, const struct rec *r)
 {
 	struct summary *s = ctx;
+
+	add_ts(s, r->ts);
+	if (r->kind == REC_OUTCOME) {
+		add_outcome_record(s, r);
+		return;
+	}
 	size_t i = s->records++;
 
-	add_outcome(s, r, i == 0);
+	add_call_counts(s, r);
 	add_tries(s, r);
 	add_port(s, r);
 	if (i == s->cap)
@@ -236,6 +524,8 @@ void summary_add(void *ctx, const struct rec *r)
 	s->sel[i] = r->select_ns;
 	s->con[i] = r->connect_ns;
 	s->tot[i] = r->total_ns;
+	s->ref[i] = r->refused_ns;
+	s->lkp[i] = r->lookup_ns;
 	s->total_sum_ns += r->total_ns;
 	s->lat_hist[stats_log2_bucket(r->total_ns / 1000)]++;
 
@@ -243,9 +533,15 @@ void summary_add(void *ctx, const struct rec *r)
 	struct dest *dp = &s->dests.d[d];
 	s->dest_of[i] = d;
 	dp->calls++;
-	dp->errors += report_is_error(r->result.s, r->result.len);
+	dp->errors += report_rec_is_error(r);
 	if (r->tries > dp->max_tries)
 		dp->max_tries = r->tries;
+
+	uint32_t p = proc_id(s, r->pid, r->comm);
+	s->proc_of[i] = p;
+	s->procs.g[p].calls++;
+	s->cmds.g[s->procs.g[p].cmd].calls++;
+	add_call_conn(s, r, p, d);
 }
 
 /* ---- finishing: sorting and per-destination percentiles ------------------- */
@@ -256,10 +552,118 @@ static int cmp_u64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+static void split_add(struct time_split *t, const struct summary *s, size_t i)
+{
+	uint64_t sel = s->sel[i], parts = s->ref[i] + s->lkp[i];
+
+	t->calls++;
+	t->choosing += sel > parts ? sel - parts : 0;
+	t->refused += s->ref[i];
+	t->lookup += s->lkp[i];
+	t->kernel += s->con[i];
+	t->total += s->tot[i];
+}
+
+/* Where the time of the calls went, for all of them and for the slowest
+ * (total_ns at p99 or above), while the arrays are in input order; then
+ * s->tot is replaced by its sorted copy SORTED (room for s->records). */
+static void finish_split(struct summary *s, uint64_t *sorted, uint64_t *tmp)
+{
+	size_t n = s->records;
+
+	memcpy(sorted, s->tot, n * sizeof(*sorted));
+	stats_sort_u64(sorted, n, tmp);
+	uint64_t thr = stats_percentile(sorted, n, 990000);
+	s->split_all.threshold = 0;
+	s->split_slow.threshold = thr;
+	for (size_t i = 0; i < n; i++) {
+		split_add(&s->split_all, s, i);
+		if (s->tot[i] >= thr)
+			split_add(&s->split_slow, s, i);
+	}
+	memcpy(s->tot, sorted, n * sizeof(*sorted));
+}
+
+/* Group VALUES (of rows ROW_OF) by row, sort each group, set each row's
+ * p50 and p99.  GROUPED receives the grouped values. */
+static void group_pcts(struct group *g, size_t ng, const uint64_t *values,
+                       const uint32_t *row_of, size_t n, uint64_t *grouped,
+                       uint64_t *tmp)
+{
+	size_t off = 0;
+	for (size_t k = 0; k < ng; k++) {
+		g[k].off = off;
+		off += g[k].ntto;
+	}
+	for (size_t i = 0; i < n; i++)
+		grouped[g[row_of[i]].off++] = values[i];
+	for (size_t k = 0; k < ng; k++) {
+		g[k].off -= g[k].ntto;
+		uint64_t *v = grouped + g[k].off;
+		if (g[k].ntto > 4096)
+			stats_sort_u64(v, g[k].ntto, tmp);
+		else if (g[k].ntto > 1)
+			qsort(v, g[k].ntto, sizeof(*v), cmp_u64);
+		g[k].p50 = stats_percentile(v, g[k].ntto, 500000);
+		g[k].p99 = stats_percentile(v, g[k].ntto, 990000);
+	}
+}
+
+static void finish_conns(struct summary *s)
+{
+	struct conns *c = &s->conns;
+	size_t n = c->ntto;
+	uint64_t *tmp = xrealloc(NULL, (n ? n : 1) * sizeof(*tmp));
+	uint32_t *cmd_of = xrealloc(NULL, (n ? n : 1) * sizeof(*cmd_of));
+
+	/* Connections that went on and whose outcome was never read. */
+	for (size_t j = 0; j < c->set.nslot; j++) {
+		const struct conn_slot *sl = &c->set.s[j];
+		if (!sl->key || sl->done)
+			continue;
+		c->unknown++;
+		s->procs.g[sl->proc].unknown++;
+		s->cmds.g[s->procs.g[sl->proc].cmd].unknown++;
+	}
+	c->unknown += c->unknown_v1;
+	for (size_t i = 0; i < n; i++)
+		cmd_of[i] = s->procs.g[c->tto_proc[i]].cmd;
+	s->tto_grouped = xrealloc(NULL, (n ? n : 1) * sizeof(*s->tto_grouped));
+	s->tto_cmd_grouped = xrealloc(NULL, (n ? n : 1) * sizeof(*s->tto_cmd_grouped));
+	group_pcts(s->procs.g, s->procs.n, c->tto, c->tto_proc, n, s->tto_grouped, tmp);
+	if (s->cmds.n == s->procs.n) {
+		/* One process per command: the same groups. */
+		for (size_t p = 0; p < s->procs.n; p++) {
+			struct group *cmd = &s->cmds.g[s->procs.g[p].cmd];
+			cmd->p50 = s->procs.g[p].p50;
+			cmd->p99 = s->procs.g[p].p99;
+		}
+	} else {
+		group_pcts(s->cmds.g, s->cmds.n, c->tto, cmd_of, n, s->tto_cmd_grouped, tmp);
+	}
+	stats_sort_u64(c->tto, n, tmp);
+	if (c->nrtt) {
+		tmp = xrealloc(tmp, c->nrtt * sizeof(*tmp));
+		stats_sort_u64(c->rtt, c->nrtt, tmp);
+	}
+	free(cmd_of);
+	free(tmp);
+	if (c->via_call) {
+		/* Learned within the call: listed first. */
+		size_t k = counters_add(&c->via, (struct rstr){"call", 4});
+		c->via.c[k].n += c->via_call - 1;
+	}
+	counters_sort(&c->results);
+	counters_sort(&c->via);
+	s->multi_proc_cmd = s->cmds.n < s->procs.n;
+}
+
 void summary_finish(struct summary *s)
 {
 	size_t n = s->records, nd = s->dests.n;
-	uint64_t *tmp = xrealloc(NULL, n * sizeof(*tmp));
+	uint64_t *tmp = xrealloc(NULL, (n ? n : 1) * sizeof(*tmp));
+
+	finish_conns(s);
 
 	/* Group total_ns by destination (counting sort), then sort each group. */
 	size_t off = 0;
@@ -281,9 +685,13 @@ void summary_finish(struct summary *s)
 		dp->p50 = stats_percentile(g, dp->calls, 500000);
 		dp->p99 = stats_percentile(g, dp->calls, 990000);
 	}
+	if (n) {
+		uint64_t *sorted = xrealloc(NULL, n * sizeof(*sorted));
+		finish_split(s, sorted, tmp); /* sorts s->tot */
+		free(sorted);
+	}
 	stats_sort_u64(s->sel, n, tmp);
 	stats_sort_u64(s->con, n, tmp);
-	stats_sort_u64(s->tot, n, tmp);
 	free(tmp);
 	counters_sort(&s->results);
 	counters_sort(&s->strategies);
@@ -298,7 +706,7 @@ static int cmp_dest(const void *a, const void *b)
 	uint64_t kx, ky;
 
 	switch (sort_key) {
-	case SORT_ERRORS: kx = x->errors; ky = y->errors; break;
+	case SORT_ERRORS: kx = x->failed + x->errors; ky = y->failed + y->errors; break;
 	case SORT_P99: kx = x->p99; ky = y->p99; break;
 	case SORT_TRIES: kx = x->max_tries; ky = y->max_tries; break;
 	default: kx = x->calls; ky = y->calls; break;
@@ -317,6 +725,27 @@ size_t summary_sort_dests(struct summary *s, enum report_sort sort, unsigned top
 	if (s->dests.n)
 		qsort(s->dests.d, s->dests.n, sizeof(*s->dests.d), cmp_dest);
 	return top && top < s->dests.n ? top : s->dests.n;
+}
+
+static int cmp_group(const void *a, const void *b)
+{
+	const struct group *x = a, *y = b;
+
+	if (x->conns != y->conns)
+		return x->conns > y->conns ? -1 : 1;
+	if (x->calls != y->calls)
+		return x->calls > y->calls ? -1 : 1;
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return strcmp(x->comm, y->comm);
+}
+
+size_t summary_sort_groups(struct groups *g, unsigned top)
+{
+	/* Rows are referred to by index only until summary_finish(). */
+	if (g->n)
+		qsort(g->g, g->n, sizeof(*g->g), cmp_group);
+	return top && top < g->n ? top : g->n;
 }
 
 size_t summary_top_ports(const struct summary *s, unsigned port[SUMMARY_TOP_PORTS])
@@ -371,6 +800,24 @@ void summary_free(struct summary *s)
 		free(s->dests.d[i].addr);
 	free(s->dests.d);
 	free(s->dests.slot);
+	for (int t = 0; t < 2; t++) {
+		struct groups *g = t ? &s->cmds : &s->procs;
+		for (size_t i = 0; i < g->n; i++)
+			free(g->g[i].comm);
+		free(g->g);
+		free(g->slot);
+	}
+	counters_free(&s->conns.results);
+	counters_free(&s->conns.via);
+	free(s->conns.tto);
+	free(s->conns.tto_proc);
+	free(s->conns.rtt);
+	free(s->conns.set.s);
+	free(s->tto_grouped);
+	free(s->tto_cmd_grouped);
+	free(s->ref);
+	free(s->lkp);
+	free(s->proc_of);
 	free(s->sel);
 	free(s->con);
 	free(s->tot);

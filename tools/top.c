@@ -199,14 +199,18 @@ static void sanitize(char *s)
 			*s = '?';
 }
 
+/* A call record counts as a call; any record that ends a connection in
+ * failure (a call's own error, or an outcome other than ok) as an error. */
 static void row_add(struct top_row *r, const struct rec *rec, bool error, uint32_t kind)
 {
-	r->calls++;
-	r->total_calls++;
-	r->tries += rec->tries;
-	r->coll += rec->collisions;
-	r->lat = grow(r->lat, &r->cap, r->nlat + 1, sizeof(*r->lat));
-	r->lat[r->nlat++] = rec->total_ns;
+	if (rec->kind == REC_CALL) {
+		r->calls++;
+		r->total_calls++;
+		r->tries += rec->tries;
+		r->coll += rec->collisions;
+		r->lat = grow(r->lat, &r->cap, r->nlat + 1, sizeof(*r->lat));
+		r->lat[r->nlat++] = rec->total_ns;
+	}
 	if (!error)
 		return;
 	r->errors++;
@@ -289,11 +293,17 @@ void top_free(struct top_state *st)
 void top_add(void *ctx, const struct rec *r)
 {
 	struct top_state *st = ctx;
-	bool error = report_is_error(r->result.s, r->result.len);
+	/* Errors are failed connections: the final outcome, whether the call
+	 * said it (blocking) or an outcome record later (non-blocking). */
+	bool error = report_is_final(r) && report_rec_is_error(r);
 	uint32_t kind = error ? (uint32_t)counters_add(&st->kinds, r->result) : 0;
 	char label[96];
-	struct dest d = {(char *)r->dst.s, r->dst.len, r->dport, 0, 0, 0, 0, 0, 0};
+	struct dest d;
 	char addr[72];
+
+	memset(&d, 0, sizeof(d));
+	d.alen = r->dst.len;
+	d.port = r->dport;
 
 	/* dest_name() wants a terminated address */
 	snprintf(addr, sizeof(addr), "%.*s", (int)(r->dst.len < 64 ? r->dst.len : 64), r->dst.s);

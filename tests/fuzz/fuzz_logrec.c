@@ -1,12 +1,14 @@
 /* libFuzzer target for the other side of the log: the library's record
  * encoder (lib/logrec.c) read back by the report tool's reader
  * (tools/record.c).  The input fills a struct ep_record (any comm bytes, any
- * addresses, errno, counters in the ranges the library produces).
+ * addresses, errno, counters in the ranges the library produces), a call
+ * record or an outcome record (schema 2).
  *   - the encoding is one line: ends with '\n', no other newline, shorter
  *     than EP_REC_MAX;
  *   - it is valid JSON (jansson), a flat object;
- *   - rec_parse() accepts it, and gives back pid, ports, counters and the
- *     strategy, reason and result the library wrote;
+ *   - rec_parse() accepts it as the kind written, and gives back pid,
+ *     ports, counters, conn, the handshake facts and the strategy, reason,
+ *     via and result the library wrote;
  *   - comm decodes to the program's own name when that name is ASCII (a
  *     name with bytes >= 0x80 is checked by tests/logs.test.sh).
  *
@@ -18,6 +20,7 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,6 +111,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r.connect_ns = take(&in, 8) >> 2;
 	r.total_ns = take(&in, 8) >> 2;
 	r.err = (int)(take(&in, 2) % 4096);
+	unsigned more = (unsigned)take(&in, 1);
+	r.kind = more & 1 ? EP_REC_OUTCOME : EP_REC_CONNECT;
+	r.again = more & 2;
+	r.tcp.known = more & 4;
+	r.tcp.syn_known = more & 8;
+	r.tcp.syn_retrans = (unsigned)take(&in, 1);
+	r.tcp.rtt_us = (unsigned)take(&in, 4);
+	r.refused_ns = take(&in, 8) >> 2;
+	r.lookup_ns = take(&in, 8) >> 2;
+	r.conn_cookie = take(&in, 8);
+	r.conn_seq = (unsigned)take(&in, 4);
+	static const char *const vias[] = {"so_error", "connect", "close", "shutdown", "exit"};
+	r.via = vias[take(&in, 1) % 5];
+	r.outcome_ns = take(&in, 8) >> 2;
+	unsigned oc = (unsigned)take(&in, 1) % 3;
+	r.outcome = oc == 1 ? "abandoned" : oc == 2 ? "failed" : NULL;
+	r.commit = (more & 16) ? ((more & 32) ? "range" : "bind") : NULL;
 	size_t cl = (size_t)take(&in, 1) % 17;
 	bool ascii = true;
 	for (size_t i = 0; i < cl; i++) {
@@ -137,17 +157,35 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct rec_reader rd;
 	memset(&rd, 0, sizeof(rd));
 	struct rec out;
-	if (rec_parse(&rd, buf, n, &out) != 0)
+	int kind = rec_parse(&rd, buf, n, &out);
+	if (kind != (r.kind == EP_REC_OUTCOME ? REC_OUTCOME : REC_CALL))
 		abort(); /* the report tool rejects what the library writes */
 	if (out.pid != r.pid || out.sport != port_of(&r.src) || out.dport != port_of(&r.dst) ||
-	    out.tries != r.tries || out.collisions != r.collisions ||
-	    out.select_ns != r.select_ns || out.connect_ns != r.connect_ns ||
-	    out.total_ns != r.total_ns || out.fallback != r.fallback || !is(out.strategy, strategy) ||
-	    (r.reason ? !is(out.reason, r.reason) : out.reason.s != NULL))
+	    out.v != 2)
+		abort();
+	/* conn: "<cookie>.<seq>", present when the cookie is */
+	char conn[48];
+	snprintf(conn, sizeof(conn), "%llu.%u", (unsigned long long)r.conn_cookie, r.conn_seq);
+	if (r.conn_cookie ? !is(out.conn, conn) : out.conn.s != NULL)
+		abort();
+	bool syn = r.tcp.known && r.tcp.syn_known;
+	if (out.has_syn != syn || (syn && out.syn_retrans != r.tcp.syn_retrans) ||
+	    out.rtt_us != (r.tcp.known ? r.tcp.rtt_us : 0))
 		abort();
 	char tmp[16];
-	if (!is(out.result, ep_errno_name(r.err, tmp)))
+	if (r.kind == EP_REC_OUTCOME) {
+		if (!is(out.via, r.via) || out.outcome_ns != r.outcome_ns ||
+		    !is(out.result, r.outcome ? r.outcome : ep_errno_name(r.err, tmp)))
+			abort();
+	} else if (out.tries != r.tries || out.collisions != r.collisions ||
+	           out.select_ns != r.select_ns || out.connect_ns != r.connect_ns ||
+	           out.total_ns != r.total_ns || out.fallback != r.fallback ||
+	           out.again != r.again || out.refused_ns != r.refused_ns ||
+	           out.lookup_ns != r.lookup_ns || !is(out.strategy, strategy) ||
+	           (r.reason ? !is(out.reason, r.reason) : out.reason.s != NULL) ||
+	           !is(out.result, ep_errno_name(r.err, tmp))) {
 		abort();
+	}
 	rec_reader_done(&rd);
 	return 0;
 }

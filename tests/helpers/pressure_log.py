@@ -2,8 +2,9 @@
 #
 #   pressure_log.py FILE
 #
-# Checks that every line is one flat JSON object of schema 1 with the keys
-# the tests read, then prints one line per record:
+# Checks that every line is one flat JSON object of schema 2 with the keys
+# the tests read, then prints one line per call record (outcome records are
+# checked for their kind and skipped):
 #   RESULT SPORT TRIES COLLISIONS FALLBACK TOTAL_NS STRATEGY DST DPORT
 # (FALLBACK is true or false).  Exits 1, saying why, on a malformed record.
 import json
@@ -35,11 +36,17 @@ for line in text.splitlines():
         die("not JSON (%s)" % e, line)
     if not isinstance(r, dict):
         die("not an object", line)
+    if r.get("v") != 2:
+        die("v is not 2", line)
+    if r.get("ev") == "outcome":
+        if type(r.get("conn")) is not str or type(r.get("result")) is not str:
+            die("an outcome record without conn or result", line)
+        continue
+    if r.get("ev") != "connect":
+        die("ev is neither connect nor outcome", line)
     for k, t in NEED.items():
         if type(r.get(k)) is not t:
             die("key %s missing or not %s" % (k, t.__name__), line)
-    if r["v"] != 1:
-        die("v is not 1", line)
     if "fallback" in r and r["fallback"] is not True:
         die("fallback present but not true", line)
     if not 0 <= r["collisions"] <= r["tries"]:
