@@ -14,7 +14,7 @@
 extern "C" {
 #endif
 
-#define EPHPORT_VERSION "0.1.0"
+#define EPHPORT_VERSION "0.2.0"
 
 /* connect() with the source port chosen by ephport: same arguments, return
  * value and errno as connect(2); the call is logged when EPHPORT_LOG is set. */
@@ -30,7 +30,7 @@ int ephport_enabled(void);
 /* The configuration error message, or NULL when there is none. */
 const char *ephport_config_error(void);
 
-/* The library's version string, e.g. "0.1.0". */
+/* The library's version string, e.g. "0.2.0". */
 const char *ephport_version(void);
 
 #ifdef __cplusplus
