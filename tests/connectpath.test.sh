@@ -211,8 +211,16 @@ case_sources() {
 	e=$(eclient EPHPORT_SOURCE=127.0.0.1-127.0.0.3 -- many 127.0.0.10 5000 31)
 	[ "$(src_counts "$e")" = "127.0.0.1:10 127.0.0.2:10 127.0.0.3:10" ] || bad "31 connects: $(src_counts "$e")"
 	grep -q '^c 30 EADDRNOTAVAIL' <<<"$e" || bad "the 31st connect with every source full: $(grep '^c 30' <<<"$e")"
-	# Another destination starts again on the first source.
 	say "31 connects: $(src_counts "$e"), then $(grep '^c 30' <<<"$e" | cut -d' ' -f3)"
+	# The report and top group the calls by source address.
+	local rep
+	rep=$("$bdir/ephport" report "$tmp/src-auto.jsonl" 2>&1)
+	for a in "127.0.0.1 *10 " "127.0.0.2 *10 " "127.0.0.3 *5 "; do
+		grep -q "^  $a" <<<"$rep" || bad "report's source table lacks '$a': $(sed -n '/^source addresses/,/^$/p' <<<"$rep" | tr '\n' ';')"
+	done
+	rep=$("$bdir/ephport" top -b -n 1 -S -a "$tmp/src-auto.jsonl" 2>&1)
+	grep -q '^SOURCE ' <<<"$rep" && grep -q '^127\.0\.0\.3 ' <<<"$rep" ||
+		bad "top -S shows no row per source: $(tr '\n' ';' <<<"$rep")"
 }
 
 case_rules() {

@@ -322,6 +322,7 @@ static int validate_common(const struct jval *f, struct rec *out)
 	out->pid = f[K_PID].i;
 	out->comm = str_of(&f[K_COMM]);
 	out->dst = str_of(&f[K_DST]);
+	out->src = str_of(&f[K_SRC]);
 	out->result = str_of(&f[K_RESULT]);
 	out->conn = str_of(&f[K_CONN]);
 	out->proto = str_of(&f[K_PROTO]);

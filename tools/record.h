@@ -61,6 +61,7 @@ struct rec {
 	double ts;         /* a call's start; an outcome: when it was learned */
 	int64_t pid;
 	struct rstr comm, dst, strategy, reason, result; /* reason.s NULL: absent */
+	struct rstr src;   /* local address after the call; s NULL: absent */
 	struct rstr conn;  /* "<cookie>.<n>"; s NULL: absent (schema 1) */
 	struct rstr via;   /* outcome: so_error, connect or close */
 	struct rstr proto; /* tcp, udp, other; s NULL: absent */

@@ -468,6 +468,48 @@ static void print_groups(const char *title, struct groups *g, unsigned top, bool
 	}
 }
 
+/* The local addresses calls ended up with: shown when there are several
+ * (EPHPORT_SOURCE lists, per-destination sources). */
+static void print_sources(const struct summary *s)
+{
+	const struct sources *t = &s->sources;
+	if (t->n < 2)
+		return;
+	printf("\nsource addresses (the local address each call ended up with; a connection moves to\n"
+	       "the next EPHPORT_SOURCE address only when the previous one is full for its destination):\n");
+	printf("  %-40s %10s %8s  %s\n", "source", "calls", "errors", "source ports");
+	for (size_t k = 0; k < t->n; k++) {
+		const struct source_row *x = &t->r[k];
+		printf("  %-40s %10llu %8llu  ", x->addr, (unsigned long long)x->calls,
+		       (unsigned long long)x->errors);
+		if (x->ported)
+			printf("%u-%u\n", x->low, x->high);
+		else
+			printf("none\n");
+	}
+	if (t->other)
+		printf("  (%llu calls from further addresses not listed)\n",
+		       (unsigned long long)t->other);
+}
+
+static json_t *jsources(const struct summary *s)
+{
+	json_t *a = json_array();
+	for (size_t k = 0; k < s->sources.n; k++) {
+		const struct source_row *x = &s->sources.r[k];
+		json_t *o = json_object();
+		json_object_set_new(o, "src", json_string(x->addr));
+		json_object_set_new(o, "calls", json_integer((json_int_t)x->calls));
+		json_object_set_new(o, "errors", json_integer((json_int_t)x->errors));
+		if (x->ported) {
+			json_object_set_new(o, "sport_min", json_integer(x->low));
+			json_object_set_new(o, "sport_max", json_integer(x->high));
+		}
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
 static void print_procs(struct summary *s, const struct report_opts *o)
 {
 	printf("\n(per process and per command: P50, P99 are of the time to outcome)");
@@ -509,6 +551,7 @@ static void print_text(struct summary *s, const struct report_opts *o)
 		print_tries(s);
 	}
 	print_dests(s, o);
+	print_sources(s);
 	print_procs(s, o);
 	if (s->records)
 		print_ports(s);
@@ -691,6 +734,7 @@ static json_t *jsummary(struct summary *s, const struct report_opts *o)
 	json_object_set_new(j, "connections", jconnections(s, o));
 	json_object_set_new(j, "processes", jgroups(&s->procs, o->top));
 	json_object_set_new(j, "commands", jgroups(&s->cmds, o->top));
+	json_object_set_new(j, "sources", jsources(s));
 	if (!s->records) {
 		json_object_set_new(j, "destinations_total", jint(s->dests.n));
 		json_object_set_new(j, "destinations", jdests(s, o));

@@ -505,6 +505,37 @@ static void add_port(struct summary *s, const struct rec *r)
 	}
 }
 
+/* The call's local address: its row in the per-source table. */
+static void add_source(struct sources *t, const struct rec *r)
+{
+	if (!r->src.s || r->src.len == 0 || r->src.len >= sizeof(t->r[0].addr))
+		return;
+	size_t k = 0;
+	while (k < t->n && !(strlen(t->r[k].addr) == r->src.len &&
+	                     memcmp(t->r[k].addr, r->src.s, r->src.len) == 0))
+		k++;
+	if (k == t->n) {
+		if (t->n == SUMMARY_MAX_SOURCES) {
+			t->other++;
+			return;
+		}
+		memcpy(t->r[k].addr, r->src.s, r->src.len);
+		t->r[k].addr[r->src.len] = '\0';
+		t->r[k].low = UINT16_MAX;
+		t->n++;
+	}
+	struct source_row *x = &t->r[k];
+	x->calls++;
+	x->errors += report_rec_is_error(r);
+	if (r->sport) {
+		x->ported++;
+		if (r->sport < x->low)
+			x->low = r->sport;
+		if (r->sport > x->high)
+			x->high = r->sport;
+	}
+}
+
 void summary_add(void *ctx, const struct rec *r)
 {
 	struct summary *s = ctx;
@@ -542,6 +573,7 @@ void summary_add(void *ctx, const struct rec *r)
 	s->procs.g[p].calls++;
 	s->cmds.g[s->procs.g[p].cmd].calls++;
 	add_call_conn(s, r, p, d);
+	add_source(&s->sources, r);
 }
 
 /* ---- finishing: sorting and per-destination percentiles ------------------- */

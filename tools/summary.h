@@ -133,6 +133,22 @@ struct time_split {
 	uint64_t threshold;   /* the slowest: total_ns at least this (p99) */
 };
 
+/* ---- source addresses ---- */
+
+/* One row per local address the calls ended up with (EPHPORT_SOURCE
+ * lists, or the routed source).  Few: a small table, searched linearly. */
+#define SUMMARY_MAX_SOURCES 64
+struct source_row {
+	char addr[48];
+	uint64_t calls, errors, ported; /* ported: calls with a source port */
+	uint16_t low, high;             /* source ports seen */
+};
+struct sources {
+	struct source_row r[SUMMARY_MAX_SOURCES];
+	size_t n;
+	uint64_t other;                 /* calls of addresses past the table */
+};
+
 /* ---- the summary ---- */
 
 struct summary {
@@ -157,6 +173,7 @@ struct summary {
 	uint32_t ports[65536];
 	struct dests dests;
 	struct groups procs, cmds;
+	struct sources sources;
 	uint64_t *tto_grouped;      /* time to outcome grouped by process row */
 	uint64_t *tto_cmd_grouped;  /* ... and by command row */
 	struct conns conns;

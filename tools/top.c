@@ -39,13 +39,14 @@ static void usage(FILE *f)
 	      "                          collisions or name\n"
 	      "  -P, --processes         start with the rows by process (default: by\n"
 	      "                          destination)\n"
+	      "  -S, --sources           start with the rows by source address\n"
 	      "  -a, --from-start        count the records already in FILE in the first\n"
 	      "                          interval (default: only what is appended)\n"
 	      "      --ascii             draw the trend with ASCII characters\n", f);
 	fputs(report_filter_usage, f);
 	fputs("  -h, --help              this help\n"
 	      "\n"
-	      "keys: q quit; d destinations, p processes, Tab switch; sort by c calls,\n"
+	      "keys: q quit; d destinations, p processes, s sources, Tab switch; sort by c calls,\n"
 	      "e errors, 5 p50, 9 p99, t tries, x collisions, n name; < > move the\n"
 	      "sort column, r reverse; space refresh now.\n", f);
 }
@@ -58,6 +59,7 @@ static const struct option long_opts[] = {
 	{"iterations", required_argument, NULL, 'n'},
 	{"sort", required_argument, NULL, 's'},
 	{"processes", no_argument, NULL, 'P'},
+	{"sources", no_argument, NULL, 'S'},
 	{"from-start", no_argument, NULL, 'a'},
 	{"ascii", no_argument, NULL, OPT_ASCII},
 	REPORT_FILTER_LONGOPTS,
@@ -102,6 +104,7 @@ static int one_option(int c, char *arg, struct top_opts *o)
 		return bad("--sort", arg, "expected calls, errors, p50, p99, tries, collisions or name");
 	case 'b': o->batch = true; return 0;
 	case 'P': o->view = VIEW_PROC; return 0;
+	case 'S': o->view = VIEW_SRC; return 0;
 	case 'a': o->from_start = true; return 0;
 	case OPT_ASCII: o->ascii = true; return 0;
 	default: {
@@ -120,7 +123,7 @@ int top_parse_args(int argc, char **argv, struct top_opts *o)
 	o->sort = TC_CALLS;
 	o->view = VIEW_DST;
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "d:bn:s:Pah", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:bn:s:PSah", long_opts, NULL)) != -1) {
 		if (c == 'h') {
 			usage(stdout);
 			return 1;
@@ -315,6 +318,10 @@ void top_add(void *ctx, const struct rec *r)
 	         (int)(r->comm.len < 64 ? r->comm.len : 64), r->comm.s);
 	sanitize(label);
 	row_add(row_of(&st->t[VIEW_PROC], label), r, error, kind);
+	snprintf(label, sizeof(label), "%.*s", (int)(r->src.len < 64 ? r->src.len : 64),
+	         r->src.s && r->src.len ? r->src.s : "(none)");
+	sanitize(label);
+	row_add(row_of(&st->t[VIEW_SRC], label), r, error, kind);
 	row_add(&st->all, r, error, kind);
 }
 
@@ -557,7 +564,7 @@ static void header(struct top_state *st, struct top_lines *out, unsigned width)
 	if (localtime_r(&t, &tm))
 		strftime(when, sizeof(when), "%H:%M:%S", &tm);
 	add_line(out, width, "ephport top - %s - %s - every %.2g s - by %s, sorted by %s%s",
-	         st->o.file, when, st->o.delay, st->o.view == VIEW_DST ? "destination" : "process",
+	         st->o.file, when, st->o.delay, st->o.view == VIEW_DST ? "destination" : st->o.view == VIEW_PROC ? "process" : "source",
 	         top_col_names[st->o.sort], st->reverse ? " (reversed)" : "");
 	fmt_lat(p50, sizeof(p50), a, a->p50);
 	fmt_lat(p99, sizeof(p99), a, a->p99);
@@ -591,7 +598,8 @@ static void header(struct top_state *st, struct top_lines *out, unsigned width)
 void top_render(struct top_state *st, struct top_lines *out, size_t maxrows, unsigned width)
 {
 	const struct top_table *t = &st->t[st->o.view];
-	const char *name_title = st->o.view == VIEW_DST ? "DESTINATION" : "PID COMM";
+	const char *name_title = st->o.view == VIEW_DST ? "DESTINATION"
+	                         : st->o.view == VIEW_PROC ? "PID COMM" : "SOURCE";
 	unsigned nw = (unsigned)strlen(name_title);
 	size_t shown = maxrows && maxrows < t->n ? maxrows : t->n;
 	char cells[TC_COUNT][48], tr[64], kinds[256], title[256];

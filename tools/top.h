@@ -17,7 +17,7 @@
 #include "report.h"
 #include "summary.h"
 
-enum top_view { VIEW_DST, VIEW_PROC, VIEW_COUNT };
+enum top_view { VIEW_DST, VIEW_PROC, VIEW_SRC, VIEW_COUNT };
 enum top_col {
 	TC_NAME, TC_CALLS, TC_ERRORS, TC_P50, TC_P99, TC_TRIES, TC_COLL, TC_COUNT
 };

@@ -51,7 +51,8 @@ static bool key(struct top_state *st, int ch, bool *help, bool *now)
 	case 'q': case 'Q': return false;
 	case 'd': st->o.view = VIEW_DST; break;
 	case 'p': case 'P': st->o.view = VIEW_PROC; break;
-	case '\t': st->o.view = st->o.view == VIEW_DST ? VIEW_PROC : VIEW_DST; break;
+	case 's': case 'S': st->o.view = VIEW_SRC; break;
+	case '\t': st->o.view = (enum top_view)((st->o.view + 1) % VIEW_COUNT); break;
 	case '<': if (st->o.sort > 0) st->o.sort--; break;
 	case '>': if (st->o.sort + 1 < TC_COUNT) st->o.sort++; break;
 	case 'r': case 'R': st->reverse = !st->reverse; break;
