@@ -162,23 +162,33 @@ static int respawn_locked(int fd, const struct ep_sockkind *kind, struct ep_fden
 	return 0;
 }
 
-static int respawn(struct ep_call *c)
+int ep_commit_fresh_socket(struct ep_call *c, const struct sockaddr_storage *local)
 {
+	c->local = *local;
 	struct ep_fdent *e = entry(c);
-	struct sockaddr_storage local = c->local;
-	ep_sa_set_port(&local, 0);
-	int rc = respawn_locked(c->fd, &c->kind, e, &local, c->reuse_user,
-	                        c->reuseport_user);
+	int rc = respawn_locked(c->fd, &c->kind, e, local, c->reuse_user, c->reuseport_user);
 	if (e) {
 		c->cookie = e->cookie;
 		ep_fd_unlock(e);
 	}
-	if (rc == 0) {
-		c->reuse_now = c->reuse_user;
-		c->reuseport_now = c->reuseport_user;
-		c->bound = false;
-	}
-	return rc;
+	if (rc < 0)
+		return -1;
+	c->reuse_now = c->reuse_user;
+	c->reuseport_now = c->reuseport_user;
+	c->narrowed = false;
+	c->bound = false;
+	c->bound_source = false;
+	c->candidate = 0;
+	return 0;
+}
+
+/* A fresh socket after a refused or failed candidate: back to the
+ * address the program had bound, if any, without a port. */
+static int respawn(struct ep_call *c)
+{
+	struct sockaddr_storage local = c->local;
+	ep_sa_set_port(&local, 0);
+	return ep_commit_fresh_socket(c, &local);
 }
 
 bool ep_release_port(int fd, struct ep_fdent *e, bool keep_error)
@@ -396,25 +406,6 @@ enum ep_try ep_commit_try(struct ep_call *c, struct ep_occ *o, unsigned port, in
 	return c->how == EP_HOW_RANGE ? try_range(c, o, port, rc) : try_bind(c, o, port, rc);
 }
 
-int ep_commit_fresh_socket(struct ep_call *c, const struct sockaddr_storage *local)
-{
-	c->local = *local;
-	struct ep_fdent *e = entry(c);
-	int rc = respawn_locked(c->fd, &c->kind, e, local, c->reuse_user, c->reuseport_user);
-	if (e) {
-		c->cookie = e->cookie;
-		ep_fd_unlock(e);
-	}
-	if (rc < 0)
-		return -1;
-	c->reuse_now = c->reuse_user;
-	c->reuseport_now = c->reuseport_user;
-	c->narrowed = false;
-	c->bound = false;
-	c->bound_source = false;
-	c->candidate = 0;
-	return 0;
-}
 
 int ep_commit_kernel(struct ep_call *c)
 {

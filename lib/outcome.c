@@ -228,17 +228,27 @@ void ep_outcome_after_call(struct ep_call *c, int rc, int err)
 		ep_tcp_facts(c->fd, &c->rec.tcp);
 }
 
+/* FD's entry, locked, when it describes this socket and a connection of
+ * it is in flight; else NULL. */
+static struct ep_fdent *lock_in_flight(int fd)
+{
+	struct ep_fdent *e = ep_fd_peek(fd);
+	if (!e || !ep_fd_trylock(e))
+		return NULL;
+	if (!e->pend || !ep_fd_matches(e, fd)) {
+		ep_fd_unlock(e);
+		return NULL;
+	}
+	return e;
+}
+
 void ep_outcome_so_error(int fd, int value)
 {
 	if (!ep_log_enabled())
 		return;
-	struct ep_fdent *e = ep_fd_peek(fd);
-	if (!e || !ep_fd_trylock(e))
+	struct ep_fdent *e = lock_in_flight(fd);
+	if (!e)
 		return;
-	if (!e->pend || !ep_fd_matches(e, fd)) {
-		ep_fd_unlock(e);
-		return;
-	}
 	struct ep_tcpfacts tcp;
 	ep_tcp_facts(fd, &tcp);
 	if (value == 0 && tcp.known && tcp.state == TCP_SYN_SENT) {
@@ -258,13 +268,9 @@ void ep_outcome_close_begin(int fd, struct ep_closing *cl)
 	cl->via = NULL;
 	if (!ep_log_enabled())
 		return;
-	struct ep_fdent *e = ep_fd_peek(fd);
-	if (!e || !ep_fd_trylock(e))
+	struct ep_fdent *e = lock_in_flight(fd);
+	if (!e)
 		return;
-	if (!e->pend || !ep_fd_matches(e, fd)) {
-		ep_fd_unlock(e);
-		return;
-	}
 	struct flight f;
 	take(e, &f);
 	ep_fd_unlock(e);

@@ -24,7 +24,7 @@
 . "$(dirname "$0")/helpers/lib.sh"
 ALL_CASES="ownrange fork watch reserved sources rules"
 
-if [ -z "${CP_CASE:-}" ]; then
+if [ -z "${NETNS_CASE:-}" ]; then
 	[ -n "$PY" ] || skip "python3 is needed for the clients"
 	command -v unshare >/dev/null || skip "unshare (util-linux) is not installed"
 	command -v ip >/dev/null || skip "ip (iproute2) is needed to bring lo up"
@@ -32,25 +32,13 @@ if [ -z "${CP_CASE:-}" ]; then
 	"$PY" -c 'import socket; socket.socket().getsockopt(socket.IPPROTO_IP, 51, 4)' 2>/dev/null ||
 		skip "this kernel has no IP_LOCAL_PORT_RANGE (Linux 6.3+)"
 	export PY
-	make_tmp
-	for c in ${*:-$ALL_CASES}; do
-		case_begin "$c"
-		CP_CASE=$c CP_WHY=$tmp/why.$c timeout -k 5 60 unshare -n bash "$0"
-		rc=$?
-		case $rc in
-		0) ;;
-		77) case_skip "$(cat "$tmp/why.$c" 2>/dev/null)" ;;
-		124 | 137) bad "case $c: timed out (hung?)" ;;
-		*) bad "case $c: exit $rc" ;;
-		esac
-	done
-	finish
+	netns_cases ${*:-$ALL_CASES}
 fi
 
 # ---- inside a fresh namespace ----------------------------------------------------
-C=$CP_CASE
+C=$NETNS_CASE
 say() { printf 'connectpath.test[%s]: %s\n' "$C" "$*"; }
-skip() { say "SKIP: $*"; printf '%s\n' "$*" >"$CP_WHY"; exit 77; }
+skip() { say "SKIP: $*"; printf '%s\n' "$*" >"$NETNS_WHY"; exit 77; }
 fails=0
 bad() { say "FAIL: $*"; fails=$((fails + 1)); }
 ip link set lo up || skip "cannot bring lo up in the new namespace"

@@ -72,7 +72,7 @@ nodiag=$hbin/sandbox
 ALL_CASES="full other tw0 tw1 tw2 freed nodiag twkeep nodiagtw twstale twreuseport"
 
 # ---- outside: prerequisites, then one namespace per case ----------------------
-if [ -z "${PRESSURE_CASE:-}" ]; then
+if [ -z "${NETNS_CASE:-}" ]; then
 	[ -n "$PY" ] || skip "python3 is needed for the listeners and the clients"
 	command -v unshare >/dev/null || skip "unshare (util-linux) is not installed"
 	command -v ip >/dev/null || skip "ip (iproute2) is needed to bring lo up in the namespace"
@@ -83,29 +83,14 @@ if [ -z "${PRESSURE_CASE:-}" ]; then
 	fi
 	[ -x "$nodiag" ] || { say "FAIL: $nodiag is not built (make test-programs)"; exit 1; }
 	export PY
-	make_tmp
-	for c in ${*:-$ALL_CASES}; do
-		case_begin "$c"
-		t0=$(date +%s%N)
-		PRESSURE_CASE=$c PRESSURE_WHY=$tmp/why.$c timeout -k 5 60 unshare -n bash "$0"
-		rc=$?
-		ms=$((($(date +%s%N) - t0) / 1000000))
-		say "case $c ran for ${ms} ms"
-		case $rc in
-		0) ;;
-		77) case_skip "$(cat "$tmp/why.$c" 2>/dev/null)" ;;
-		124 | 137) bad "case $c: timed out after ${ms} ms (hung?)" ;;
-		*) bad "case $c: exit $rc" ;;
-		esac
-	done
-	finish
+	netns_cases ${*:-$ALL_CASES}
 fi
 
 # ---- inside a fresh namespace ----------------------------------------------------
-C=$PRESSURE_CASE
+C=$NETNS_CASE
 say() { printf 'pressure.test[%s]: %s\n' "$C" "$*"; }
 # The reason goes to the outer script, which reports the case skipped.
-skip() { say "SKIP: $*"; printf '%s\n' "$*" >"$PRESSURE_WHY"; exit 77; }
+skip() { say "SKIP: $*"; printf '%s\n' "$*" >"$NETNS_WHY"; exit 77; }
 
 ip link set lo up || skip "cannot bring lo up in the new namespace"
 setsys() {

@@ -915,14 +915,9 @@ static void page(FILE *f, struct html_state *h, const struct series *se,
 {
 	struct summary *s = h->s;
 	double span = s->ts_max - s->ts_min;
-	char from[64] = "?", to[64] = "?";
-	time_t t0 = (time_t)s->ts_min, t1 = (time_t)s->ts_max;
-	struct tm tm;
+	char from[64], to[64];
 
-	if (localtime_r(&t0, &tm))
-		strftime(from, sizeof(from), "%Y-%m-%d %H:%M:%S", &tm);
-	if (localtime_r(&t1, &tm))
-		strftime(to, sizeof(to), "%Y-%m-%d %H:%M:%S %Z", &tm);
+	summary_time_span(s, from, to);
 	fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
 	        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
 	        "<meta name=\"generator\" content=\"ephport %s\">\n<title>ephport report: ",

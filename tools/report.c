@@ -57,14 +57,9 @@ static unsigned first_used(const uint64_t *h, unsigned nb);
 static void print_header(const struct summary *s)
 {
 	double span = s->ts_max - s->ts_min;
-	char from[64] = "?", to[64] = "?";
-	time_t t0 = (time_t)s->ts_min, t1 = (time_t)s->ts_max;
-	struct tm tm;
+	char from[64], to[64];
 
-	if (localtime_r(&t0, &tm))
-		strftime(from, sizeof(from), "%Y-%m-%d %H:%M:%S", &tm);
-	if (localtime_r(&t1, &tm))
-		strftime(to, sizeof(to), "%Y-%m-%d %H:%M:%S %Z", &tm);
+	summary_time_span(s, from, to);
 	printf("records:    %llu connect() calls, %llu outcomes",
 	       (unsigned long long)s->records, (unsigned long long)s->scan.outcomes);
 	printf(" (%llu lines read, %llu malformed, %llu filtered out",

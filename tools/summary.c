@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- memory --------------------------------------------------------------- */
 
@@ -811,6 +812,19 @@ struct port_usage summary_port_usage(const struct summary *s)
 	return u;
 }
 
+
+void summary_time_span(const struct summary *s, char from[64], char to[64])
+{
+	time_t t0 = (time_t)s->ts_min, t1 = (time_t)s->ts_max;
+	struct tm tm;
+
+	strcpy(from, "?");
+	strcpy(to, "?");
+	if (localtime_r(&t0, &tm))
+		strftime(from, 64, "%Y-%m-%d %H:%M:%S", &tm);
+	if (localtime_r(&t1, &tm))
+		strftime(to, 64, "%Y-%m-%d %H:%M:%S %Z", &tm);
+}
 
 struct summary *summary_new(void)
 {

@@ -182,6 +182,9 @@ struct summary {
 };
 
 struct summary *summary_new(void);
+/* The first and last record's times in local time: "2026-12-01 23:56:47"
+ * and the same with the zone ("?" when unknown); FROM and TO hold 64. */
+void summary_time_span(const struct summary *s, char from[64], char to[64]);
 /* One record of either kind (a scan_fn).  s->records counts call records. */
 void summary_add(void *summary, const struct rec *r);
 /* Sort the latencies, per-destination percentiles, sort the counters. */

@@ -166,3 +166,28 @@ case_check() {
 	if "$@"; then case_pass "$n"; else case_failed "$n" "$why"; fi
 }
 show() { sed 's/^/    | /' "$1" | head -n "${2:-40}"; }
+
+# ---- cases in private network namespaces ---------------------------------------
+# netns_cases CASE...: run this script again once per CASE, each in its own
+# `unshare -n`, with NETNS_CASE (the case) and NETNS_WHY (where its skip
+# reason goes) set, and report each as a case.  The 60 s limit only tells a
+# hang from a slow machine.  Ends the script (finish).
+netns_cases() {
+	make_tmp
+	local c rc t0 ms
+	for c in "$@"; do
+		case_begin "$c"
+		t0=$(date +%s%N)
+		NETNS_CASE=$c NETNS_WHY=$tmp/why.$c timeout -k 5 60 unshare -n bash "$0"
+		rc=$?
+		ms=$((($(date +%s%N) - t0) / 1000000))
+		say "case $c ran for ${ms} ms"
+		case $rc in
+		0) ;;
+		77) case_skip "$(cat "$tmp/why.$c" 2>/dev/null)" ;;
+		124 | 137) bad "case $c: timed out after ${ms} ms (hung?)" ;;
+		*) bad "case $c: exit $rc" ;;
+		esac
+	done
+	finish
+}
