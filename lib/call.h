@@ -57,6 +57,8 @@ struct ep_call {
 	struct ep_endpoint dst_ep;
 	uint64_t cookie;               /* the socket's, when its entry matched */
 	bool have_ent;                 /* the per-fd entry describes it */
+	bool unchecked;                /* ... on trust: cookie not asked */
+	bool forced_noted;             /* ... says range_forced already */
 	bool opts_overflow;            /* ... without the whole option log */
 	bool reuse_user, reuseport_user; /* the program's own flags */
 	bool reuseport_known;          /* ... SO_REUSEPORT read from the log */
@@ -82,22 +84,36 @@ struct ep_call {
 	struct sockaddr_storage after; /* the local address after the call */
 	bool have_after;
 
+	/* Timed calls (those logged, and the kernel's fallback, whose cost
+	 * sets the budget) read the clock around each real connect; the rest
+	 * read it only once a candidate is refused.  T0: the call's start
+	 * (timed), or its first refusal, or 0. */
+	bool timed;
 	uint64_t t0;
 	struct ep_record rec;
 };
 
-/* One real connect(), its time added to the record's connect_ns (the time
- * inside the kernel) and the call's remaining time left to select_ns.
- * Returns what connect() returned; errno as it left it. */
+/* One real connect(); in a timed call, its time added to the record's
+ * connect_ns (the time inside the kernel) and the call's remaining time
+ * left to select_ns.  Returns what connect() returned; errno as it left
+ * it. */
 int ep_call_connect(struct ep_call *c, const struct sockaddr *addr, socklen_t len);
 
 /* classify.c: fill the classify part.  Returns false when the socket is
  * not an IPv4/IPv6 socket (pass through, not logged); otherwise
- * c->reason says whether it is passed through and why. */
-bool ep_classify(struct ep_call *c);
+ * c->reason says whether it is passed through and why.  LOGGING: the
+ * call is logged (then the entry is always checked). */
+bool ep_classify(struct ep_call *c, bool logging);
+/* An entry taken on trust still describes the socket (one SO_COOKIE
+ * read)?  If not, it is forgotten and the call must be classified again. */
+bool ep_classify_confirm(struct ep_call *c);
+
+/* ep_choose_and_connect(): the entry taken on trust was wrong; classify
+ * again. */
+#define EP_RECLASSIFY (-3)
 
 /* choose.c: choose, commit and connect.  Returns the connect result with
- * errno set. */
+ * errno set, or EP_RECLASSIFY. */
 int ep_choose_and_connect(struct ep_call *c);
 
 #endif

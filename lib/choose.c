@@ -51,6 +51,17 @@ static uint64_t budget_ns(void)
 	return b < EP_BUDGET_MIN_NS ? EP_BUDGET_MIN_NS : b > EP_BUDGET_MAX_NS ? EP_BUDGET_MAX_NS : b;
 }
 
+/* Time spent since the call's start (a timed call) or, in an untimed one,
+ * since its first refused candidate: the clock is read only once
+ * something is refused. */
+static uint64_t spent_ns(struct ep_call *c)
+{
+	uint64_t now = ep_now_ns();
+	if (!c->t0)
+		c->t0 = now;
+	return now - c->t0;
+}
+
 /* The kernel's own choice took NS (an average over the last 8 or so). */
 static void kernel_cost(uint64_t ns)
 {
@@ -83,6 +94,18 @@ static void pick_source(struct ep_call *c, const struct ep_source_rule *r, unsig
 	ep_endpoint_to(&c->src_ep, c->kind.domain, &c->src);
 }
 
+/* The last offset computed, per thread: a program that talks to one
+ * upstream hashes it once per 10 s.  (A signal handler's connect() between
+ * the two stores below finds it invalid and hashes.) */
+static __thread struct {
+	bool valid;
+	int family;
+	unsigned port;
+	uint32_t slot;
+	uint8_t src[16], dst[16];
+	uint64_t offset;
+} memo __attribute__((tls_model("initial-exec")));
+
 static uint64_t port_offset(const struct ep_call *c)
 {
 	uint32_t slot = 0;
@@ -93,9 +116,25 @@ static uint64_t port_offset(const struct ep_call *c)
 		clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 		slot = (uint32_t)(ts.tv_sec / 10);
 	}
-	uint16_t dport_be = htons((uint16_t)c->dst_ep.port);
-	return ep_port_offset(ep_g.alloc->key, c->dst_ep.family, c->src_ep.addr,
-	                      c->dst_ep.addr, dport_be, slot);
+	const struct ep_endpoint *s = &c->src_ep, *d = &c->dst_ep;
+	if (memo.valid && memo.slot == slot && memo.port == d->port &&
+	    memo.family == d->family && !memcmp(memo.dst, d->addr, 16) &&
+	    !memcmp(memo.src, s->addr, 16))
+		return memo.offset;
+	uint16_t dport_be = htons((uint16_t)d->port);
+	uint64_t off = ep_port_offset(ep_g.alloc->key, d->family, s->addr, d->addr,
+	                              dport_be, slot);
+	memo.valid = false;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	memo.family = d->family;
+	memo.port = d->port;
+	memo.slot = slot;
+	memcpy(memo.src, s->addr, 16);
+	memcpy(memo.dst, d->addr, 16);
+	memo.offset = off;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	memo.valid = true;
+	return off;
 }
 
 /* The range to scan: the configured range, within the program's own
@@ -210,7 +249,7 @@ static int choose_port(struct ep_call *c, struct ep_occ *occ, bool next)
 		case EP_TRY_DONE:
 			err = rc < 0 ? errno : 0;
 			if (connect_started(rc, err))
-				ep_scan_commit(ep_g.alloc, &scan, port, ep_random32());
+				ep_scan_commit(ep_g.alloc, &scan, port, ep_random8());
 			else
 				ep_scan_release(ep_g.alloc, &scan);
 			ep_commit_finish(c, connect_started(rc, err) ||
@@ -220,14 +259,16 @@ static int choose_port(struct ep_call *c, struct ep_occ *occ, bool next)
 		case EP_TRY_ASIDE:
 			ep_scan_release(ep_g.alloc, &scan);
 			return step_aside(c, occ);
-		case EP_TRY_REFUSED:
+		case EP_TRY_REFUSED: {
 			c->rec.collisions++;
+			uint64_t spent = spent_ns(c);
 			if (c->can_fallback && ++attempts >= EP_ATTEMPTS_MIN &&
-			    (attempts >= EP_ATTEMPTS_MAX || ep_now_ns() - c->t0 >= budget_ns())) {
+			    (attempts >= EP_ATTEMPTS_MAX || spent >= budget_ns())) {
 				ep_scan_release(ep_g.alloc, &scan);
 				goto kernel;
 			}
 			break;
+		}
 		}
 	}
 	ep_scan_release(ep_g.alloc, &scan);
@@ -241,6 +282,7 @@ static int choose_port(struct ep_call *c, struct ep_occ *occ, bool next)
 		return -1;
 	}
 kernel:
+	c->timed = true; /* its cost sets the budget */
 	rc = ep_commit_kernel(c);
 	err = rc < 0 ? errno : 0;
 	if (err != EINTR)
@@ -260,6 +302,9 @@ int ep_choose_and_connect(struct ep_call *c)
 
 	scan_range(c, rule);
 	decide_how(c, rule);
+	/* Binding would change a socket the entry may not describe. */
+	if (c->how == EP_HOW_BIND && !ep_classify_confirm(c))
+		return EP_RECLASSIFY;
 
 	/* The sources: the program's own address, or EPHPORT_SOURCE's list
 	 * for this destination (the wildcard when it has none).  A

@@ -122,10 +122,37 @@ static void adopt(struct ep_call *c)
 	ep_fd_unlock(e);
 }
 
-bool ep_classify(struct ep_call *c)
+bool ep_classify_confirm(struct ep_call *c)
+{
+	if (!c->unchecked)
+		return true;
+	c->unchecked = false;
+	if (ep_sys_cookie(c->fd) == c->cookie)
+		return true;
+	ep_fd_forget(c->fd);
+	return false;
+}
+
+bool ep_classify(struct ep_call *c, bool logging)
 {
 	int fd = c->fd;
-	struct ep_fdent *e = ep_fd_lock_match(fd, 0);
+	/* A socket the library saw created and never saw closed is taken on
+	 * the entry's word, without asking the kernel for its cookie (a
+	 * third of ephport's own cost on an uncontended connect), where a
+	 * wrong entry could change nothing the program sees: in an unlogged
+	 * call committed by narrowing the range.  Were the socket closed
+	 * behind the library's back and its number reused by one the library
+	 * did not see created, the kernel's answers keep the call right
+	 * (narrowing the range of a socket that is not TCP, or is bound or
+	 * connected already, changes nothing its connect() does: ENOTSOCK,
+	 * the bound port, EISCONN; the program's range is put back when the
+	 * call fails), and ep_commit_finish() checks the cookie before
+	 * drawing any conclusion from the port the kernel gave.  A logged
+	 * call (its record must be true) checks at once, and a call committed
+	 * by bind (it would bind the socket and set SO_REUSEADDR) checks
+	 * before it commits (ep_classify_confirm). */
+	struct ep_fdent *e = logging ? ep_fd_lock_match(fd, 0)
+	                             : ep_fd_lock_trusted(fd, &c->unchecked);
 
 	/* What the kernel says this fd is.  Not an IPv4/IPv6 socket (or not a
 	 * socket, or closed): straight through, not logged. */
@@ -161,6 +188,15 @@ bool ep_classify(struct ep_call *c)
 		    ep_sys_tcp_state(fd) == TCP_CLOSE) {
 			ep_sa_set_port(&c->local, 0);
 			e->occ_port = 0;
+		}
+		/* An unbound TCP socket: its range may be narrowed by this call.
+		 * Say so now, under this lock, rather than lock again before
+		 * narrowing (call.h, LOCKING): until then getsockopt() reads
+		 * the program's range from the entry, which is also the
+		 * kernel's; ep_commit_finish() says what is left. */
+		if (ep_sa_port(&c->local) == 0 && c->kind.protocol == IPPROTO_TCP) {
+			e->range_forced = true;
+			c->forced_noted = true;
 		}
 		ep_fd_unlock(e);
 	} else if (ep_sys_getsockopt_int(fd, SOL_SOCKET, SO_PROTOCOL, &c->kind.protocol) < 0) {

@@ -153,6 +153,8 @@ static int respawn_locked(int fd, const struct ep_sockkind *kind, struct ep_fden
 	ep_sys_setsockopt_int(fd, SOL_SOCKET, SO_REUSEPORT, reuseport_user);
 	if (e) {
 		e->cookie = ep_sys_cookie(fd);
+		/* Made by ephport under the fd: as good as seen created. */
+		atomic_store_explicit(&e->trusted, e->cookie != 0, memory_order_release);
 		e->reuse_forced = false;
 		e->occ_port = 0;
 		e->occ_bound = false;
@@ -267,7 +269,8 @@ static enum ep_try try_range(struct ep_call *c, struct ep_occ *o, unsigned port,
 {
 	if (!c->narrowed) {
 		c->narrowed = true;
-		note_forced(c); /* getsockopt() answers the program's range */
+		if (!c->forced_noted)
+			note_forced(c); /* getsockopt() answers the program's range */
 	}
 	if (ep_sys_set_port_range(c->fd, port | (uint32_t)port << 16) < 0) {
 		c->reason = "proto"; /* a socket that refuses the option */
@@ -479,10 +482,9 @@ void ep_commit_finish(struct ep_call *c, bool connected, struct ep_occ *o)
 		set_reuse(c, connected && c->bound ? true : c->reuse_user);
 	}
 	unsigned port = 0;
-	static atomic_uint checks;
+	static __thread unsigned checks __attribute__((tls_model("initial-exec")));
 	if (connected && c->how == EP_HOW_RANGE && c->candidate && !c->rec.fallback &&
-	    !ep_log_enabled() &&
-	    atomic_fetch_add_explicit(&checks, 1, memory_order_relaxed) % 64 != 0) {
+	    !ep_log_enabled() && checks++ % 64 != 0) {
 		/* The kernel took the port asked (checked on one call in 64,
 		 * and on every call whose record needs the address). */
 		port = c->candidate;
@@ -490,7 +492,15 @@ void ep_commit_finish(struct ep_call *c, bool connected, struct ep_occ *o)
 		port = ep_sa_port(&c->after);
 		c->have_after = true;
 		if (c->how == EP_HOW_RANGE && c->candidate && !c->rec.fallback &&
-		    port != c->candidate) {
+		    port != c->candidate && c->cookie && ep_sys_cookie(c->fd) != c->cookie) {
+			/* Not the socket the entry described (closed behind the
+			 * library's back, its number reused): nothing to learn,
+			 * and the entry goes. */
+			port = 0;
+			c->have_ent = false;
+			ep_fd_forget(c->fd);
+		} else if (c->how == EP_HOW_RANGE && c->candidate && !c->rec.fallback &&
+		           port != c->candidate) {
 			/* The kernel ignored the narrowed range: the namespace's
 			 * range is no longer what was read at start-up.  Commit
 			 * by bind from now on. */

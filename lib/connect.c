@@ -22,6 +22,10 @@
 
 int ep_call_connect(struct ep_call *c, const struct sockaddr *addr, socklen_t len)
 {
+	if (!c->timed) {
+		c->rec.real_connects++;
+		return ep_real()->connect(c->fd, addr, len);
+	}
 	uint64_t t1 = ep_now_ns();
 	int rc = ep_real()->connect(c->fd, addr, len);
 	int err = errno;
@@ -82,36 +86,42 @@ int ep_connect(int fd, const struct sockaddr *addr, socklen_t len)
 		return R->connect(fd, addr, len);
 
 	int saved = errno;
-	struct ep_call c;
-	memset(&c, 0, sizeof(c));
-	c.fd = fd;
-	c.uaddr = addr;
-	c.ulen = len;
-	clock_gettime(CLOCK_REALTIME, &c.rec.ts);
-	c.t0 = ep_now_ns();
-	c.rec.diag_start = ep_diag_time_ns();
-
-	if (!ep_classify(&c)) {
-		errno = saved;
-		return R->connect(fd, addr, len);
-	}
 	bool logging = ep_log_enabled();
-	c.rec.strategy = ep_strategy_name(ep_g.cfg.strategy);
-
+	struct ep_call c;
 	int rc;
-	errno = saved;
-	if (c.reason || ep_g.cfg.strategy == EP_STRAT_NATIVE) {
-		if (!logging)
-			return R->connect(fd, addr, len);
-		if (c.reason) {
-			c.rec.strategy = "passthrough";
-			c.rec.reason = c.reason;
+	do {
+		memset(&c, 0, sizeof(c));
+		c.fd = fd;
+		c.uaddr = addr;
+		c.ulen = len;
+		if (logging) {
+			c.timed = true;
+			clock_gettime(CLOCK_REALTIME, &c.rec.ts);
+			c.t0 = ep_now_ns();
+			c.rec.diag_start = ep_diag_time_ns();
 		}
-		rc = ep_call_connect(&c, addr, len);
-		c.rec.select_ns = 0;
-	} else {
-		rc = ep_choose_and_connect(&c);
-	}
+
+		if (!ep_classify(&c, logging)) {
+			errno = saved;
+			return R->connect(fd, addr, len);
+		}
+		c.rec.strategy = ep_strategy_name(ep_g.cfg.strategy);
+
+		errno = saved;
+		if (c.reason || ep_g.cfg.strategy == EP_STRAT_NATIVE) {
+			if (!logging)
+				return R->connect(fd, addr, len);
+			if (c.reason) {
+				c.rec.strategy = "passthrough";
+				c.rec.reason = c.reason;
+			}
+			rc = ep_call_connect(&c, addr, len);
+			c.rec.select_ns = 0;
+		} else {
+			/* Once more, at most: the entry is gone or checked. */
+			rc = ep_choose_and_connect(&c);
+		}
+	} while (rc == EP_RECLASSIFY);
 	int err = rc < 0 ? errno : 0;
 	if (logging) {
 		ep_outcome_after_call(&c, rc, err);

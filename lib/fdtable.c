@@ -12,7 +12,12 @@
 #define NCHUNKS 1024 /* fds below 2^20 are cached */
 
 static _Atomic(struct ep_fdent *) chunks[NCHUNKS];
-static atomic_int locks_held; /* so that fork() scans only when needed */
+/* An entry's busy word holds the epoch in which it was locked (0: free).
+ * A forked child starts a new epoch, so that locks held by the parent's
+ * other threads at fork() (threads the child does not have) read as free
+ * there, without a scan of the table and without a shared counter on the
+ * lock's path. */
+static atomic_uint lock_epoch = 1;
 
 struct ep_fdent *ep_fd_peek(int fd)
 {
@@ -48,18 +53,16 @@ struct ep_fdent *ep_fd_get(int fd)
 
 bool ep_fd_trylock(struct ep_fdent *e)
 {
-	unsigned zero = 0;
-	if (!atomic_compare_exchange_strong_explicit(&e->busy, &zero, 1,
-	                                             memory_order_acquire,
-	                                             memory_order_relaxed))
-		return false;
-	atomic_fetch_add_explicit(&locks_held, 1, memory_order_relaxed);
-	return true;
+	unsigned epoch = atomic_load_explicit(&lock_epoch, memory_order_relaxed);
+	unsigned held = atomic_load_explicit(&e->busy, memory_order_relaxed);
+	return held != epoch &&
+	       atomic_compare_exchange_strong_explicit(&e->busy, &held, epoch,
+	                                               memory_order_acquire,
+	                                               memory_order_relaxed);
 }
 
 void ep_fd_unlock(struct ep_fdent *e)
 {
-	atomic_fetch_sub_explicit(&locks_held, 1, memory_order_relaxed);
 	atomic_store_explicit(&e->busy, 0, memory_order_release);
 }
 
@@ -80,10 +83,28 @@ struct ep_fdent *ep_fd_lock_match(int fd, uint64_t cookie)
 	return e;
 }
 
+struct ep_fdent *ep_fd_lock_trusted(int fd, bool *unchecked)
+{
+	struct ep_fdent *e = ep_fd_peek(fd);
+	*unchecked = false;
+	if (!e || !ep_fd_trylock(e))
+		return NULL;
+	if (e->cookie && atomic_load_explicit(&e->trusted, memory_order_acquire)) {
+		*unchecked = true;
+		return e;
+	}
+	if (!e->cookie || !ep_fd_matches(e, fd)) {
+		ep_fd_unlock(e);
+		return NULL;
+	}
+	return e;
+}
+
 void ep_fd_reset(struct ep_fdent *e, uint64_t cookie, int domain, int type,
                  int protocol)
 {
 	e->cookie = cookie;
+	atomic_store_explicit(&e->trusted, false, memory_order_relaxed);
 	e->domain = domain;
 	e->type = type;
 	e->protocol = protocol;
@@ -107,12 +128,33 @@ void ep_fd_reset(struct ep_fdent *e, uint64_t cookie, int domain, int type,
 void ep_fd_forget(int fd)
 {
 	struct ep_fdent *e = ep_fd_peek(fd);
-	if (e && ep_fd_trylock(e)) {
+	if (!e)
+		return;
+	/* Untrusted at once, lock or not: a thread holding the entry (a
+	 * connect() on a socket being closed) leaves the cookie, and the
+	 * cookie check at the next connect() keeps it from being used. */
+	atomic_store_explicit(&e->trusted, false, memory_order_release);
+	if (ep_fd_trylock(e)) {
 		e->cookie = 0;
 		ep_fd_unlock(e);
 	}
-	/* A held lock means another thread is using the entry; the cookie
-	 * check at connect() still keeps it from being trusted wrongly. */
+}
+
+void ep_fd_forget_range(unsigned lo, unsigned hi)
+{
+	/* Only the chunks mapped: fds above them have no entry. */
+	for (unsigned i = lo >> CHUNK_SHIFT; i < NCHUNKS && i <= hi >> CHUNK_SHIFT; i++) {
+		if (!atomic_load_explicit(&chunks[i], memory_order_acquire))
+			continue;
+		unsigned first = i << CHUNK_SHIFT, last = first + CHUNK_FDS - 1;
+		struct ep_fdent *c = atomic_load_explicit(&chunks[i], memory_order_acquire);
+		for (unsigned fd = first < lo ? lo : first; fd <= last && fd <= hi; fd++) {
+			struct ep_fdent *e = &c[fd - first];
+			/* Read first: pages of fds never used stay untouched. */
+			if (e->cookie || atomic_load_explicit(&e->trusted, memory_order_relaxed))
+				ep_fd_forget((int)fd);
+		}
+	}
 }
 
 void ep_fd_copy(int oldfd, int newfd)
@@ -137,6 +179,8 @@ void ep_fd_copy(int oldfd, int newfd)
 		 * flight: closing one of them ends nothing (outcome.h). */
 		src->pend_shared = dst->pend_shared = src->pend;
 		ep_fd_unlock(dst);
+	} else {
+		ep_fd_forget(newfd); /* untrusted at least */
 	}
 	ep_fd_unlock(src);
 }
@@ -290,15 +334,6 @@ int ep_fd_next_pending(int from)
 
 void ep_fd_atfork_child(void)
 {
-	if (atomic_load_explicit(&locks_held, memory_order_relaxed) == 0)
-		return;
-	atomic_store_explicit(&locks_held, 0, memory_order_relaxed);
-	for (unsigned c = 0; c < NCHUNKS; c++) {
-		struct ep_fdent *chunk = atomic_load_explicit(&chunks[c], memory_order_acquire);
-		if (!chunk)
-			continue;
-		for (unsigned i = 0; i < CHUNK_FDS; i++)
-			if (atomic_load_explicit(&chunk[i].busy, memory_order_relaxed))
-				atomic_store_explicit(&chunk[i].busy, 0, memory_order_relaxed);
-	}
+	unsigned next = atomic_load_explicit(&lock_epoch, memory_order_relaxed) + 1;
+	atomic_store_explicit(&lock_epoch, next ? next : 1, memory_order_relaxed);
 }

@@ -23,6 +23,12 @@
 struct ep_fdent {
 	atomic_uint busy;      /* try-lock */
 	uint64_t cookie;       /* SO_COOKIE of the socket; 0: empty */
+	/* The library made the socket (socket(), or a respawn) and has seen no
+	 * close of the fd since: connect() takes the entry without asking the
+	 * kernel for the cookie.  Cleared by every close, close_range,
+	 * closefrom and dup2/dup3 onto the fd through the library, without
+	 * the lock (ep_fd_forget). */
+	atomic_bool trusted;
 	int domain, type, protocol;
 	bool reuse_forced;     /* ephport set SO_REUSEADDR itself */
 	bool reuse_user;       /* the program's own SO_REUSEADDR value */
@@ -71,6 +77,13 @@ void ep_fd_unlock(struct ep_fdent *e);
  * whose SO_COOKIE is COOKIE, or (COOKIE 0) the one the kernel names.  NULL
  * when there is none, it describes another socket, or it is busy. */
 struct ep_fdent *ep_fd_lock_match(int fd, uint64_t cookie);
+/* FD's entry, locked: without a syscall when it is trusted (above; then
+ * *UNCHECKED is set), otherwise as ep_fd_lock_match(FD, 0).  A socket
+ * closed behind the library's back (a raw close syscall, io_uring) whose
+ * number is reused by a socket the library did not see created leaves a
+ * trusted entry describing the wrong socket: classify.c says where that
+ * is allowed. */
+struct ep_fdent *ep_fd_lock_trusted(int fd, bool *unchecked);
 /* Does E (locked) describe the socket FD names now?  One SO_COOKIE read:
  * call it only once the entry's fields say there is something to do. */
 bool ep_fd_matches(const struct ep_fdent *e, int fd);
@@ -80,6 +93,8 @@ void ep_fd_reset(struct ep_fdent *e, uint64_t cookie, int domain, int type,
                  int protocol);
 /* Forget whatever FD described (close, or replaced). */
 void ep_fd_forget(int fd);
+/* ep_fd_forget() every fd from LO to HI (close_range, closefrom). */
+void ep_fd_forget_range(unsigned lo, unsigned hi);
 /* Copy OLDFD's entry to NEWFD (dup); forget NEWFD's otherwise. */
 void ep_fd_copy(int oldfd, int newfd);
 

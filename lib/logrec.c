@@ -10,17 +10,28 @@ struct out {
 	size_t len, cap;
 };
 
-/* Records are built from many tiny pieces: a plain byte loop beats a
- * memcpy() call for each. */
-static inline void put(struct out *o, const char *s, size_t n)
+/* Records are built from many tiny pieces, most of them literals: with
+ * their lengths known at compile time (PUT, KEY) each is a move or two. */
+static __attribute__((noinline, cold)) void put_cut(struct out *o, const char *s, size_t n)
 {
-	if (o->len + n > o->cap)
-		n = o->cap - o->len;
-	char *d = o->p + o->len;
-	for (size_t i = 0; i < n; i++)
-		d[i] = s[i];
+	n = o->cap - o->len;
+	memcpy(o->p + o->len, s, n);
 	o->len += n;
 }
+
+static inline __attribute__((always_inline)) void put(struct out *o, const char *s,
+                                                      size_t n)
+{
+	if (__builtin_expect(o->len + n > o->cap, 0)) {
+		put_cut(o, s, n);
+		return;
+	}
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+}
+
+#define PUT(o, lit) put((o), "" lit, sizeof(lit) - 1)
+#define KEY(o, k) PUT((o), ",\"" k "\":")
 
 static inline void put_c(struct out *o, char c)
 {
@@ -33,21 +44,38 @@ static void puts_(struct out *o, const char *s)
 	put(o, s, strlen(s));
 }
 
+/* Decimal, two digits at a time, written in place. */
 static void put_u64(struct out *o, uint64_t v)
 {
-	char tmp[24];
-	int i = sizeof(tmp);
-	do {
-		tmp[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	put(o, tmp + i, sizeof(tmp) - (size_t)i);
+	static const char pairs[] =
+		"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+		"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+		"8081828384858687888990919293949596979899";
+	unsigned n = 1;
+	for (uint64_t t = v; t >= 10; t /= 10)
+		n++;
+	if (o->cap - o->len < n)
+		return; /* never: a record always fits */
+	char *d = o->p + o->len + n;
+	o->len += n;
+	while (v >= 100) {
+		unsigned r = (unsigned)(v % 100);
+		v /= 100;
+		*--d = pairs[2 * r + 1];
+		*--d = pairs[2 * r];
+	}
+	if (v >= 10) {
+		*--d = pairs[2 * v + 1];
+		*--d = pairs[2 * v];
+	} else {
+		*--d = (char)('0' + v);
+	}
 }
 
 static void put_i64(struct out *o, int64_t v)
 {
 	if (v < 0) {
-		put(o, "-", 1);
+		PUT(o, "-");
 		put_u64(o, (uint64_t)0 - (uint64_t)v);
 	} else {
 		put_u64(o, (uint64_t)v);
@@ -89,8 +117,17 @@ static size_t utf8_len(const unsigned char *p)
 static void put_str(struct out *o, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
-	put(o, "\"", 1);
+	PUT(o, "\"");
 	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		/* A run of plain printable ASCII, copied at once. */
+		size_t n = 0;
+		while (p[n] >= 0x20 && p[n] < 0x7f && p[n] != '"' && p[n] != '\\')
+			n++;
+		if (n) {
+			put(o, (const char *)p, n);
+			p += n;
+			continue;
+		}
 		if (*p == '"' || *p == '\\') {
 			char e[2] = {'\\', (char)*p++};
 			put(o, e, 2);
@@ -106,23 +143,18 @@ static void put_str(struct out *o, const char *s)
 				put(o, (const char *)p, n);
 				p += n;
 			} else {
-				put(o, "\\ufffd", 6);
+				PUT(o, "\\ufffd");
 				p++;
 			}
 		}
 	}
-	put(o, "\"", 1);
+	PUT(o, "\"");
 }
 
-static void key(struct out *o, const char *k)
-{
-	put(o, ",\"", 2);
-	puts_(o, k);
-	put(o, "\":", 2);
-}
-
+/* "src":"127.0.0.1","sport":40000 (AKEY and PKEY: the keys with their
+ * punctuation). */
 static void put_addr(struct out *o, const struct sockaddr_storage *ss,
-                     const char *akey, const char *pkey)
+                     const char *akey, size_t alen, const char *pkey, size_t plen)
 {
 	char buf[INET6_ADDRSTRLEN] = "";
 	unsigned port = 0;
@@ -145,9 +177,9 @@ static void put_addr(struct out *o, const struct sockaddr_storage *ss,
 		inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof(buf));
 		port = ntohs(in6->sin6_port);
 	}
-	key(o, akey);
+	put(o, akey, alen);
 	put_str(o, buf);
-	key(o, pkey);
+	put(o, pkey, plen);
 	put_u64(o, port);
 }
 
@@ -159,7 +191,7 @@ const char *ep_errno_name(int err, char tmp[16])
 	if (n)
 		return n;
 	struct out o = {tmp, 0, 15};
-	put(&o, "E", 1);
+	PUT(&o, "E");
 	put_i64(&o, err);
 	tmp[o.len] = '\0';
 	return tmp;
@@ -169,12 +201,12 @@ static void put_conn(struct out *o, const struct ep_record *r)
 {
 	if (!r->conn_cookie)
 		return;
-	key(o, "conn");
-	put(o, "\"", 1);
+	KEY(o, "conn");
+	PUT(o, "\"");
 	put_u64(o, r->conn_cookie);
-	put(o, ".", 1);
+	PUT(o, ".");
 	put_u64(o, r->conn_seq);
-	put(o, "\"", 1);
+	PUT(o, "\"");
 }
 
 static void put_tcp(struct out *o, const struct ep_tcpfacts *t)
@@ -182,22 +214,22 @@ static void put_tcp(struct out *o, const struct ep_tcpfacts *t)
 	if (!t->known)
 		return;
 	if (t->syn_known) {
-		key(o, "syn_retrans");
+		KEY(o, "syn_retrans");
 		put_u64(o, t->syn_retrans);
 	}
 	if (t->rtt_us) {
-		key(o, "rtt_us");
+		KEY(o, "rtt_us");
 		put_u64(o, t->rtt_us);
 	}
 }
 
 static void put_end(struct out *o, const char *result, int err)
 {
-	key(o, "result");
+	KEY(o, "result");
 	put_str(o, result);
-	key(o, "errno");
+	KEY(o, "errno");
 	put_i64(o, err);
-	put(o, "}", 1);
+	PUT(o, "}");
 }
 
 size_t ep_record_format(const struct ep_record *r, char *buf, size_t cap)
@@ -208,72 +240,73 @@ size_t ep_record_format(const struct ep_record *r, char *buf, size_t cap)
 	puts_(&o, r->kind == EP_REC_OUTCOME ? "{\"v\":2,\"ev\":\"outcome\",\"ts\":"
 	                                    : "{\"v\":2,\"ev\":\"connect\",\"ts\":");
 	put_i64(&o, r->ts.tv_sec);
-	put(&o, ".", 1);
+	PUT(&o, ".");
 	/* microseconds, zero-padded to 6 digits */
 	char us[7];
 	long u = r->ts.tv_nsec / 1000;
 	for (int i = 5; i >= 0; i--, u /= 10)
 		us[i] = (char)('0' + u % 10);
 	put(&o, us, 6);
-	key(&o, "pid");
+	KEY(&o, "pid");
 	put_i64(&o, r->pid);
-	key(&o, "tid");
+	KEY(&o, "tid");
 	put_i64(&o, r->tid);
-	key(&o, "comm");
+	KEY(&o, "comm");
 	put_str(&o, r->comm ? r->comm : "");
-	key(&o, "fd");
+	KEY(&o, "fd");
 	put_i64(&o, r->fd);
 	put_conn(&o, r);
-	key(&o, "proto");
+	KEY(&o, "proto");
 	put_str(&o, r->protocol == IPPROTO_UDP ? "udp"
 	            : r->protocol == IPPROTO_TCP ? "tcp" : "other");
-	key(&o, "family");
+	KEY(&o, "family");
 	put_str(&o, r->family == AF_INET6 ? "ipv6" : "ipv4");
-	put_addr(&o, &r->src, "src", "sport");
-	put_addr(&o, &r->dst, "dst", "dport");
+#define ADDR_KEYS(a, p) ",\"" a "\":", sizeof(a) + 3, ",\"" p "\":", sizeof(p) + 3
+	put_addr(&o, &r->src, ADDR_KEYS("src", "sport"));
+	put_addr(&o, &r->dst, ADDR_KEYS("dst", "dport"));
 	if (r->kind == EP_REC_OUTCOME) {
-		key(&o, "via");
+		KEY(&o, "via");
 		put_str(&o, r->via ? r->via : "");
-		key(&o, "outcome_ns");
+		KEY(&o, "outcome_ns");
 		put_u64(&o, r->outcome_ns);
 		put_tcp(&o, &r->tcp);
 		put_end(&o, r->outcome ? r->outcome : ep_errno_name(r->err, tmp), r->err);
 		buf[o.len++] = '\n';
 		return o.len;
 	}
-	key(&o, "strategy");
+	KEY(&o, "strategy");
 	put_str(&o, r->strategy);
 	if (r->reason) {
-		key(&o, "reason");
+		KEY(&o, "reason");
 		put_str(&o, r->reason);
 	}
 	if (r->fallback) {
-		key(&o, "fallback");
+		KEY(&o, "fallback");
 		puts_(&o, "true");
 	}
 	if (r->commit) {
-		key(&o, "commit");
+		KEY(&o, "commit");
 		put_str(&o, r->commit);
 	}
 	if (r->again) {
-		key(&o, "again");
+		KEY(&o, "again");
 		puts_(&o, "true");
 	}
-	key(&o, "blocking");
+	KEY(&o, "blocking");
 	puts_(&o, r->blocking ? "true" : "false");
-	key(&o, "tries");
+	KEY(&o, "tries");
 	put_u64(&o, r->tries);
-	key(&o, "collisions");
+	KEY(&o, "collisions");
 	put_u64(&o, r->collisions);
-	key(&o, "select_ns");
+	KEY(&o, "select_ns");
 	put_u64(&o, r->select_ns);
-	key(&o, "refused_ns");
+	KEY(&o, "refused_ns");
 	put_u64(&o, r->refused_ns);
-	key(&o, "lookup_ns");
+	KEY(&o, "lookup_ns");
 	put_u64(&o, r->lookup_ns);
-	key(&o, "connect_ns");
+	KEY(&o, "connect_ns");
 	put_u64(&o, r->connect_ns);
-	key(&o, "total_ns");
+	KEY(&o, "total_ns");
 	put_u64(&o, r->total_ns);
 	put_tcp(&o, &r->tcp);
 	put_end(&o, ep_errno_name(r->err, tmp), r->err);

@@ -66,6 +66,7 @@ const struct ep_real *ep_real(void)
 	r.close = resolve("close", (void *)ep_w_close, 1);
 	r.epoll_ctl = resolve("epoll_ctl", (void *)ep_w_epoll_ctl, 1);
 	r.close_range = resolve("close_range", (void *)ep_w_close_range, 0);
+	r.closefrom = resolve("closefrom", (void *)ep_w_closefrom, 0);
 	r.dup = resolve("dup", (void *)ep_w_dup, 1);
 	r.dup2 = resolve("dup2", (void *)ep_w_dup2, 1);
 	r.dup3 = resolve("dup3", (void *)ep_w_dup3, 1);

@@ -19,6 +19,7 @@ struct ep_real {
 	int (*close)(int);
 	int (*epoll_ctl)(int, int, int, struct epoll_event *);
 	int (*close_range)(unsigned, unsigned, int);
+	void (*closefrom)(int);
 	int (*dup)(int);
 	int (*dup2)(int, int);
 	int (*dup3)(int, int, int);

@@ -50,10 +50,35 @@ uint64_t ep_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-uint32_t ep_random32(void)
+static uint64_t random64(void)
 {
 	uint64_t n = atomic_fetch_add_explicit(&shared->rand_ctr, 1, memory_order_relaxed);
-	return (uint32_t)ep_siphash24(ep_g.rand_key, &n, sizeof(n));
+	return ep_siphash24(ep_g.rand_key, &n, sizeof(n));
+}
+
+uint32_t ep_random32(void)
+{
+	return (uint32_t)random64();
+}
+
+/* Eight draws from each 64-bit output, kept per thread and per process (a
+ * forked child, which inherits the pool, draws its own). */
+static __thread uint64_t pool __attribute__((tls_model("initial-exec")));
+static __thread unsigned pool_left __attribute__((tls_model("initial-exec")));
+static __thread int pool_pid __attribute__((tls_model("initial-exec")));
+
+uint32_t ep_random8(void)
+{
+	int pid = ep_pid();
+	if (!pool_left || pool_pid != pid) {
+		pool = random64();
+		pool_left = 8;
+		pool_pid = pid;
+	}
+	uint32_t r = (uint32_t)(pool & 0xff);
+	pool >>= 8;
+	pool_left--;
+	return r;
 }
 
 /* A key from getrandom(); where that is unavailable (old kernel, seccomp),

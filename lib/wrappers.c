@@ -25,6 +25,10 @@
 #include "state.h"
 #include "sys.h"
 
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1u << 2)
+#endif
+
 #define EXPORT(name, impl) \
 	extern __typeof(impl) name __attribute__((alias(#impl), visibility("default")))
 
@@ -63,8 +67,9 @@ int ep_w_socket(int domain, int type, int protocol)
 	struct ep_fdent *e = ep_fd_get(fd);
 	if (e && ep_fd_trylock(e)) {
 		/* Protocol 0 on a stream socket of these families is TCP. */
-		ep_fd_reset(e, ep_sys_cookie(fd), domain, type & 0xf,
-		            protocol ? protocol : IPPROTO_TCP);
+		uint64_t cookie = ep_sys_cookie(fd);
+		ep_fd_reset(e, cookie, domain, type & 0xf, protocol ? protocol : IPPROTO_TCP);
+		atomic_store_explicit(&e->trusted, cookie != 0, memory_order_release);
 		ep_fd_unlock(e);
 	}
 	errno = saved;
@@ -306,16 +311,43 @@ static int real_close_range(unsigned lo, unsigned hi, int flags)
 int ep_w_close_range(unsigned lo, unsigned hi, int flags)
 {
 	int logfd = ep_log_private_fd();
-	if (logfd < 0 || (unsigned)logfd < lo || (unsigned)logfd > hi || lo > hi)
-		return real_close_range(lo, hi, flags);
 	int rc = 0;
-	if ((unsigned)logfd > lo)
-		rc = real_close_range(lo, (unsigned)logfd - 1, flags);
-	if (rc == 0 && (unsigned)logfd < hi)
-		rc = real_close_range((unsigned)logfd + 1, hi, flags);
+	if (logfd < 0 || (unsigned)logfd < lo || (unsigned)logfd > hi || lo > hi) {
+		rc = real_close_range(lo, hi, flags);
+	} else {
+		if ((unsigned)logfd > lo)
+			rc = real_close_range(lo, (unsigned)logfd - 1, flags);
+		if (rc == 0 && (unsigned)logfd < hi)
+			rc = real_close_range((unsigned)logfd + 1, hi, flags);
+	}
+	/* Closed (CLOSE_RANGE_CLOEXEC closes nothing now): their entries
+	 * describe nothing any more. */
+	if (rc == 0 && lo <= hi && !(flags & CLOSE_RANGE_CLOEXEC)) {
+		int saved = errno;
+		ep_fd_forget_range(lo, hi);
+		errno = saved;
+	}
 	return rc;
 }
 EXPORT(close_range, ep_w_close_range);
+
+/* closefrom(): close_range() up to the top, as glibc's own does, around the
+ * private log fd; glibc's (which may fall back to closing fd by fd, the
+ * log's too) where the kernel lacks close_range. */
+void ep_w_closefrom(int lowfd)
+{
+	if (lowfd < 0)
+		lowfd = 0;
+	int saved = errno;
+	if (ep_w_close_range((unsigned)lowfd, ~0u, 0) != 0) {
+		ep_fd_forget_range((unsigned)lowfd, ~0u);
+		void (*cf)(int) = ep_real()->closefrom;
+		if (cf)
+			cf(lowfd);
+	}
+	errno = saved;
+}
+EXPORT(closefrom, ep_w_closefrom);
 
 int ep_w_dup(int fd)
 {

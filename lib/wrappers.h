@@ -16,6 +16,7 @@ int ep_w_close(int fd);
 struct epoll_event;
 int ep_w_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
 int ep_w_close_range(unsigned lo, unsigned hi, int flags);
+void ep_w_closefrom(int lowfd);
 int ep_w_dup(int fd);
 int ep_w_dup2(int oldfd, int newfd);
 int ep_w_dup3(int oldfd, int newfd, int flags);

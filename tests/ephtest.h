@@ -559,6 +559,19 @@ static inline int ept_sysctl_range(unsigned *lo, unsigned *hi)
 	return 0;
 }
 
+/* Does the kernel have the socket option IP_LOCAL_PORT_RANGE (Linux 6.3)?
+ * Asked with raw syscalls, past any preload. */
+static inline bool ept_kernel_has_port_range(void)
+{
+	int fd = (int)syscall(SYS_socket, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	uint32_t v = 0;
+	socklen_t l = sizeof(v);
+	bool ok = fd >= 0 && syscall(SYS_getsockopt, fd, IPPROTO_IP, 51, &v, &l) == 0;
+	if (fd >= 0)
+		syscall(SYS_close, fd);
+	return ok;
+}
+
 /* A range of N ports disjoint from the system's ip_local_port_range. */
 static inline void ept_disjoint_range(unsigned n, unsigned *lo, unsigned *hi)
 {

@@ -396,6 +396,63 @@ static int child_main(int argc, char **argv)
 		for (unsigned i = 0; i < n; i++)
 			if (fds[i] >= 0)
 				close_hard(fds[i]);
+	} else if (strcmp(o.op, "behind") == 0) {
+		/* A socket made through the library, closed behind its back (a
+		 * raw syscall), its number taken by something the library
+		 * never saw: a bound TCP socket, a UDP socket, a file. */
+		struct sockaddr_storage dst, me;
+		socklen_t dl = loop_addr('4', o.port, &dst), ml = sizeof(me);
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		syscall(SYS_close, fd);
+		int r = (int)syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_storage b;
+		loop_addr('4', o.bindport, &b);
+		int one = 1;
+		syscall(SYS_setsockopt, r, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		emit("", "tcp.same", "%d", r == fd);
+		emit("", "tcp.bind", "%d", (int)syscall(SYS_bind, r, &b, sizeof(struct sockaddr_in)));
+		emit("", "tcp.rc", "%d", connect(r, (struct sockaddr *)&dst, dl));
+		getsockname(r, (struct sockaddr *)&me, &ml);
+		emit("", "tcp.sport", "%u", ntohs(((struct sockaddr_in *)&me)->sin_port));
+		uint32_t range = 7;
+		socklen_t rl = sizeof(range);
+		getsockopt(r, IPPROTO_IP, 51 /* IP_LOCAL_PORT_RANGE */, &range, &rl);
+		emit("", "tcp.range", "%u", range);
+		close_hard(r);
+
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		syscall(SYS_close, fd);
+		r = (int)syscall(SYS_socket, AF_INET, SOCK_DGRAM, 0);
+		emit("", "udp.same", "%d", r == fd);
+		emit("", "udp.rc", "%d", connect(r, (struct sockaddr *)&dst, dl));
+		ml = sizeof(me);
+		getsockname(r, (struct sockaddr *)&me, &ml);
+		emit("", "udp.sport", "%u", ntohs(((struct sockaddr_in *)&me)->sin_port));
+		int ru = -1;
+		socklen_t rul = sizeof(ru);
+		syscall(SYS_getsockopt, r, SOL_SOCKET, SO_REUSEADDR, &ru, &rul);
+		emit("", "udp.kreuse", "%d", ru); /* the kernel's, not the library's */
+		close(r);
+
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		syscall(SYS_close, fd);
+		r = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		emit("", "file.same", "%d", r == fd);
+		errno = 0;
+		int rc = connect(r, (struct sockaddr *)&dst, dl);
+		emit("", "file.errname", "%s", ept_errname(rc < 0 ? errno : 0));
+		close(r);
+
+		o.bindport = 0;
+		child_connect(&o, "after.", false);
+		/* Committed by bind, a connected socket has SO_REUSEADDR set in
+		 * the kernel; by range, nothing. */
+		r = socket(AF_INET, SOCK_STREAM, 0);
+		emit("", "last.rc", "%d", connect(r, (struct sockaddr *)&dst, dl));
+		ru = -1;
+		syscall(SYS_getsockopt, r, SOL_SOCKET, SO_REUSEADDR, &ru, &rul);
+		emit("", "last.kreuse", "%d", ru);
+		close_hard(r);
 	} else if (strcmp(o.op, "badfd") == 0) {
 		/* A number that was a file a moment ago, and -1. */
 		struct sockaddr_storage dst;
@@ -674,6 +731,7 @@ static void close_hard_parent(int s)
 
 struct run {
 	bool preload;
+	bool nolog;           /* no EPHPORT_LOG */
 	const char *env[8];   /* extra NAME=VALUE */
 	const char *args[16]; /* child arguments after --child */
 	/* results */
@@ -775,7 +833,7 @@ static void run_child(struct run *r)
 	assert_non_null(env);
 	assert_non_null(p);
 	ept_env_init(env, r->preload);
-	if (r->preload)
+	if (r->preload && !r->nolog)
 		ept_env_set(env, "EPHPORT_LOG", r->log);
 	for (int i = 0; i < 8 && r->env[i]; i++) {
 		char nm[64];
@@ -1688,6 +1746,74 @@ static void test_bound_passthrough(void **state)
 	assert_int_equal(jget(&j, "sport")->i, q);
 }
 
+/* Sockets closed behind the library's back, their numbers reused by what
+ * it never saw (a bound TCP socket, a UDP socket, a file): each call goes
+ * on as the kernel says, nothing is bound or flagged that the library
+ * would not touch without the entry, and nothing makes the process give up
+ * narrowing ranges for the connects that follow.  Logged (entries always
+ * checked) and unlogged (taken on trust), with a range committed by bind
+ * (outside the namespace's) and the namespace's own. */
+static void closed_behind_back(bool log, bool own_range)
+{
+	unsigned lo = free_ports(8), q = free_ports(1);
+	struct run *r = new_run(true);
+	const char *args[] = {"op=behind", fmt("bindport=%u", q), fmt("port=%u", srv_port4),
+	                      NULL};
+	memcpy(r->args, args, sizeof(args));
+	if (own_range)
+		r->env[0] = fmt("EPHPORT_RANGE=%u-%u", lo, lo + 7);
+	r->nolog = !log;
+	run_child(r);
+	assert_int_equal(kv_int(r, "", "tcp.same"), 1);
+	assert_int_equal(kv_int(r, "", "tcp.bind"), 0);
+	assert_int_equal(kv_int(r, "", "tcp.rc"), 0);
+	assert_int_equal(kv_int(r, "", "tcp.sport"), q);
+	/* The one trace a wrong entry taken on trust may leave (README,
+	 * "Limits"): an unlogged call committed by range narrows the range
+	 * of the socket it took for its own, and getsockopt() on that socket
+	 * (one the library never saw created) reads the kernel's value. */
+	if (log || own_range)
+		assert_int_equal(kv_int(r, "", "tcp.range"), 0);
+	assert_int_equal(kv_int(r, "", "udp.same"), 1);
+	assert_int_equal(kv_int(r, "", "udp.rc"), 0);
+	assert_int_equal(kv_int(r, "", "udp.kreuse"), 0);
+	if (own_range) {
+		long up = kv_int(r, "", "udp.sport");
+		assert_false(up >= (long)lo && up <= (long)lo + 7); /* the kernel's choice */
+	}
+	assert_int_equal(kv_int(r, "", "file.same"), 1);
+	assert_string_equal(kv_str(r, "", "file.errname"), "ENOTSOCK");
+	assert_connected(r, "after.");
+	long sp = kv_int(r, "after.", "sport");
+	if (own_range)
+		assert_true(sp >= (long)lo && sp <= (long)lo + 7);
+	assert_int_equal(kv_int(r, "", "last.rc"), 0);
+	if (!log) {
+		assert_int_equal(r->nrec, 0);
+		/* The namespace's range: committed by range where the kernel
+		 * has the option, before and after. */
+		if (!own_range && ept_kernel_has_port_range())
+			assert_int_equal(kv_int(r, "", "last.kreuse"), 0);
+		return;
+	}
+	/* Logged: the bound socket's call, the UDP one, the last two. */
+	assert_int_equal(r->nrec, 4);
+	struct jrec first, udp, last;
+	assert_null(json_parse_flat(r->rec[0], &first));
+	assert_null(json_parse_flat(r->rec[1], &udp));
+	assert_null(json_parse_flat(r->rec[3], &last));
+	assert_int_equal(jget(&first, "sport")->i, q);
+	assert_string_equal(jstr(&first, "reason"), "bound");
+	assert_string_equal(jstr(&udp, "proto"), "udp");
+	if (!own_range && ept_kernel_has_port_range())
+		assert_string_equal(jstr(&last, "commit"), "range");
+}
+
+static void test_closed_behind_back_logged(void **s) { (void)s; closed_behind_back(true, true); }
+static void test_closed_behind_back_unlogged(void **s) { (void)s; closed_behind_back(false, true); }
+static void test_closed_behind_back_ns_logged(void **s) { (void)s; closed_behind_back(true, false); }
+static void test_closed_behind_back_ns_unlogged(void **s) { (void)s; closed_behind_back(false, false); }
+
 static void test_unix_not_logged(void **state)
 {
 	(void)state;
@@ -1858,7 +1984,11 @@ int main(int argc, char **argv)
 		T(test_enotsock),
 		T(test_udp_passthrough),
 		T(test_bound_passthrough),
-		T(test_unix_not_logged),
+		T(test_closed_behind_back_logged),
+	T(test_closed_behind_back_unlogged),
+	T(test_closed_behind_back_ns_logged),
+	T(test_closed_behind_back_ns_unlogged),
+	T(test_unix_not_logged),
 	};
 	return cmocka_run_group_tests_name("preload", tests, group_setup, group_teardown);
 }
