@@ -74,6 +74,9 @@ struct ep_call {
 	struct sockaddr_storage src;   /* the source bound (bind mode) */
 	struct ep_endpoint src_ep;     /* the source hashed and keyed */
 	unsigned candidate;            /* the last candidate committed */
+	unsigned window_hi;            /* ... the window's top (RANGE mode: the
+	                                  kernel took a port of candidate..
+	                                  window_hi), or the candidate */
 
 	/* commit.c: what the kernel has now, where it differs from the
 	 * program's own settings. */

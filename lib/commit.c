@@ -264,21 +264,27 @@ static bool connect_started(int err)
 	       err == EISCONN;
 }
 
-static enum ep_try try_range(struct ep_call *c, struct ep_occ *o, unsigned port,
-                             int *rc)
+/* The socket's range narrowed to LO..HI (one candidate, or a window of
+ * them), and the kernel's connect: it takes a port of the span that is
+ * free for this 4-tuple, or refuses them all at once. */
+static enum ep_try try_range(struct ep_call *c, struct ep_occ *o, unsigned lo,
+                             unsigned hi, int *rc)
 {
 	if (!c->narrowed) {
 		c->narrowed = true;
 		if (!c->forced_noted)
 			note_forced(c); /* getsockopt() answers the program's range */
 	}
-	if (ep_sys_set_port_range(c->fd, port | (uint32_t)port << 16) < 0) {
+	if (ep_sys_set_port_range(c->fd, lo | (uint32_t)hi << 16) < 0) {
 		c->reason = "proto"; /* a socket that refuses the option */
 		return EP_TRY_ASIDE;
 	}
 	*rc = ep_call_connect(c, (const struct sockaddr *)&c->dst, c->ulen);
 	if (*rc < 0 && errno == EADDRNOTAVAIL) {
-		ep_occ_refused(o, port);
+		if (lo == hi)
+			ep_occ_refused(o, lo);
+		else
+			ep_occ_refused_span(o, lo, hi);
 		return EP_TRY_REFUSED;
 	}
 	return EP_TRY_DONE;
@@ -406,7 +412,16 @@ static enum ep_try try_bind(struct ep_call *c, struct ep_occ *o, unsigned port, 
 
 enum ep_try ep_commit_try(struct ep_call *c, struct ep_occ *o, unsigned port, int *rc)
 {
-	return c->how == EP_HOW_RANGE ? try_range(c, o, port, rc) : try_bind(c, o, port, rc);
+	c->window_hi = port;
+	return c->how == EP_HOW_RANGE ? try_range(c, o, port, port, rc)
+	                              : try_bind(c, o, port, rc);
+}
+
+enum ep_try ep_commit_try_window(struct ep_call *c, struct ep_occ *o, unsigned lo,
+                                 unsigned hi, int *rc)
+{
+	c->window_hi = hi;
+	return try_range(c, o, lo, hi, rc);
 }
 
 
@@ -483,16 +498,18 @@ void ep_commit_finish(struct ep_call *c, bool connected, struct ep_occ *o)
 	}
 	unsigned port = 0;
 	static __thread unsigned checks __attribute__((tls_model("initial-exec")));
+	bool window = c->window_hi > c->candidate;
 	if (connected && c->how == EP_HOW_RANGE && c->candidate && !c->rec.fallback &&
-	    !ep_log_enabled() && checks++ % 64 != 0) {
+	    !window && !ep_log_enabled() && checks++ % 64 != 0) {
 		/* The kernel took the port asked (checked on one call in 64,
 		 * and on every call whose record needs the address). */
 		port = c->candidate;
 	} else if (connected && ep_sys_getsockname(c->fd, &c->after) == 0) {
 		port = ep_sa_port(&c->after);
 		c->have_after = true;
+		bool outside = port < c->candidate || port > c->window_hi;
 		if (c->how == EP_HOW_RANGE && c->candidate && !c->rec.fallback &&
-		    port != c->candidate && c->cookie && ep_sys_cookie(c->fd) != c->cookie) {
+		    outside && c->cookie && ep_sys_cookie(c->fd) != c->cookie) {
 			/* Not the socket the entry described (closed behind the
 			 * library's back, its number reused): nothing to learn,
 			 * and the entry goes. */
@@ -500,7 +517,7 @@ void ep_commit_finish(struct ep_call *c, bool connected, struct ep_occ *o)
 			c->have_ent = false;
 			ep_fd_forget(c->fd);
 		} else if (c->how == EP_HOW_RANGE && c->candidate && !c->rec.fallback &&
-		           port != c->candidate) {
+		           outside) {
 			/* The kernel ignored the narrowed range: the namespace's
 			 * range is no longer what was read at start-up.  Commit
 			 * by bind from now on. */

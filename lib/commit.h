@@ -47,6 +47,12 @@ enum ep_try {
 };
 enum ep_try ep_commit_try(struct ep_call *c, struct ep_occ *o, unsigned port,
                           int *rc);
+/* RANGE mode: a window of candidates LO..HI committed at once (the
+ * socket's range narrowed to it), so that the kernel judges them in one
+ * connect(): it takes the first of them free for this 4-tuple in its own
+ * order, or refuses the whole window, which is then known taken. */
+enum ep_try ep_commit_try_window(struct ep_call *c, struct ep_occ *o, unsigned lo,
+                                 unsigned hi, int *rc);
 
 /* Put a fresh socket in place of C's (options, flags and fd number kept),
  * in the state LOCAL describes (the wildcard, or the program's address):

@@ -18,7 +18,7 @@
 struct ep_slot {
 	_Atomic uint64_t tag;     /* 0: empty */
 	_Atomic uint32_t used_ms; /* last begin() that found it */
-	uint32_t pad;
+	_Atomic uint32_t refused_ms; /* last refusal learned */
 	/* followed by _Atomic uint64_t bits[nwords];
 	 *              _Atomic uint32_t start_ms[nwords]; */
 };
@@ -158,17 +158,22 @@ static bool in_range(unsigned port)
 }
 
 /* Learn that PORT is unusable: a bit in an expired word starts it again. */
-static void learn(struct ep_slot *s, unsigned port, uint32_t now)
+/* Learn the ports of word W in MASK. */
+static void learn_mask(struct ep_slot *s, unsigned w, uint64_t mask, uint32_t now)
 {
-	unsigned i = port - occ.low, w = i / 64;
-	uint64_t bit = 1ULL << (i % 64);
 	_Atomic uint32_t *start = &slot_start(s)[w];
 	if (expired(atomic_load_explicit(start, memory_order_relaxed), now)) {
-		atomic_store_explicit(&slot_bits(s)[w], bit, memory_order_relaxed);
+		atomic_store_explicit(&slot_bits(s)[w], mask, memory_order_relaxed);
 		atomic_store_explicit(start, now, memory_order_relaxed);
 	} else {
-		atomic_fetch_or_explicit(&slot_bits(s)[w], bit, memory_order_relaxed);
+		atomic_fetch_or_explicit(&slot_bits(s)[w], mask, memory_order_relaxed);
 	}
+}
+
+static void learn(struct ep_slot *s, unsigned port, uint32_t now)
+{
+	unsigned i = port - occ.low;
+	learn_mask(s, i / 64, 1ULL << (i % 64), now);
 }
 
 void ep_occ_begin(struct ep_occ *o, const struct ep_endpoint *src,
@@ -238,8 +243,35 @@ void ep_occ_refused(struct ep_occ *o, unsigned port)
 		o->tag = key_tag(o->src, o->dst);
 	if (!o->slot || atomic_load_explicit(&o->slot->tag, memory_order_relaxed) != o->tag)
 		o->slot = claim(o->tag, o->now_ms);
-	if (o->slot)
+	if (o->slot) {
 		learn(o->slot, port, o->now_ms);
+		if (atomic_load_explicit(&o->slot->refused_ms, memory_order_relaxed) != o->now_ms)
+			atomic_store_explicit(&o->slot->refused_ms, o->now_ms, memory_order_relaxed);
+	}
+}
+
+bool ep_occ_pressed(const struct ep_occ *o)
+{
+	if (!o->slot)
+		return false;
+	uint32_t t = atomic_load_explicit(&o->slot->refused_ms, memory_order_relaxed);
+	return t && o->now_ms - t < EP_OCC_PRESSED_MS;
+}
+
+void ep_occ_refused_span(struct ep_occ *o, unsigned lo, unsigned hi)
+{
+	if (!occ.hdr || lo > hi || !in_range(lo) || !in_range(hi))
+		return;
+	ep_occ_refused(o, lo); /* counts, and claims the slot */
+	if (!o->slot || atomic_load_explicit(&o->slot->tag, memory_order_relaxed) != o->tag)
+		return;
+	for (unsigned a = lo - occ.low, b = hi - occ.low; a <= b;) {
+		unsigned w = a / 64, top = w * 64 + 63 < b ? w * 64 + 63 : b;
+		unsigned n = top - a + 1;
+		uint64_t mask = (n == 64 ? ~0ULL : ((1ULL << n) - 1)) << (a % 64);
+		learn_mask(o->slot, w, mask, o->now_ms);
+		a = top + 1;
+	}
 }
 
 void ep_occ_taken(struct ep_occ *o, unsigned port)

@@ -15,6 +15,8 @@
  *              destination (EADDRNOTAVAIL at connect() under a one-port
  *              IP_LOCAL_PORT_RANGE, or a 4-tuple found taken in bind
  *              mode)                              -> ep_occ_refused()
+ *              or a whole span of candidates (EADDRNOTAVAIL under a range
+ *              narrowed to a window of them)   -> ep_occ_refused_span()
  *     TAKEN    this process (or a forked sibling) connected from a port
  *                                                 -> ep_occ_taken()
  *     RELEASED that socket was closed without entering TIME_WAIT, or
@@ -53,6 +55,8 @@
 #define EP_OCC_SLOTS 256      /* destinations remembered */
 #define EP_OCC_WAYS 4         /* slots a destination may live in */
 #define EP_OCC_TTL_MS 20000u  /* how long a learned word is believed */
+#define EP_OCC_PRESSED_MS 1000u /* a destination refused this recently is
+                                   under pressure */
 
 struct ep_slot;
 
@@ -80,6 +84,12 @@ uint64_t ep_occ_blocked(void *ctx, unsigned first);
 uint64_t ep_occ_blocked_now(void *ctx, unsigned first);
 
 void ep_occ_refused(struct ep_occ *o, unsigned port);
+/* Did the kernel refuse a port for this destination in the last
+ * EP_OCC_PRESSED_MS? */
+bool ep_occ_pressed(const struct ep_occ *o);
+/* The kernel refused every port from LO to HI at once (a connect() under
+ * IP_LOCAL_PORT_RANGE narrowed to that span answered EADDRNOTAVAIL). */
+void ep_occ_refused_span(struct ep_occ *o, unsigned lo, unsigned hi);
 void ep_occ_taken(struct ep_occ *o, unsigned port);
 
 /* The program closes a socket connected from PORT to the destination whose
