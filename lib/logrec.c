@@ -120,12 +120,12 @@ static void put_str(struct out *o, const char *s)
 	PUT(o, "\"");
 	for (const unsigned char *p = (const unsigned char *)s; *p;) {
 		/* A run of plain printable ASCII, copied at once. */
-		size_t n = 0;
-		while (p[n] >= 0x20 && p[n] < 0x7f && p[n] != '"' && p[n] != '\\')
-			n++;
-		if (n) {
-			put(o, (const char *)p, n);
-			p += n;
+		size_t run = 0;
+		while (p[run] >= 0x20 && p[run] < 0x7f && p[run] != '"' && p[run] != '\\')
+			run++;
+		if (run) {
+			put(o, (const char *)p, run);
+			p += run;
 			continue;
 		}
 		if (*p == '"' || *p == '\\') {

@@ -308,18 +308,22 @@ static int real_close_range(unsigned lo, unsigned hi, int flags)
 	return cr ? cr(lo, hi, flags) : (int)syscall(SYS_close_range, lo, hi, flags);
 }
 
-int ep_w_close_range(unsigned lo, unsigned hi, int flags)
+static int close_range_around_log(unsigned lo, unsigned hi, int flags)
 {
 	int logfd = ep_log_private_fd();
+	if (logfd < 0 || (unsigned)logfd < lo || (unsigned)logfd > hi || lo > hi)
+		return real_close_range(lo, hi, flags);
 	int rc = 0;
-	if (logfd < 0 || (unsigned)logfd < lo || (unsigned)logfd > hi || lo > hi) {
-		rc = real_close_range(lo, hi, flags);
-	} else {
-		if ((unsigned)logfd > lo)
-			rc = real_close_range(lo, (unsigned)logfd - 1, flags);
-		if (rc == 0 && (unsigned)logfd < hi)
-			rc = real_close_range((unsigned)logfd + 1, hi, flags);
-	}
+	if ((unsigned)logfd > lo)
+		rc = real_close_range(lo, (unsigned)logfd - 1, flags);
+	if (rc == 0 && (unsigned)logfd < hi)
+		rc = real_close_range((unsigned)logfd + 1, hi, flags);
+	return rc;
+}
+
+int ep_w_close_range(unsigned lo, unsigned hi, int flags)
+{
+	int rc = close_range_around_log(lo, hi, flags);
 	/* Closed (CLOSE_RANGE_CLOEXEC closes nothing now): their entries
 	 * describe nothing any more. */
 	if (rc == 0 && lo <= hi && !(flags & CLOSE_RANGE_CLOEXEC)) {
