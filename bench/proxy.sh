@@ -11,7 +11,7 @@
 #   bash bench/proxy.sh /ABS/PATH/libephport.so
 #
 # EPHPORT_BENCH_PROXY_SECONDS (D, default 4), EPHPORT_BENCH_PROXY_ROUNDS (R,
-# default 3), EPHPORT_BENCH_QUICK=1 (D=2, R=1), EPHPORT_BENCH_PROXIES
+# default 5), EPHPORT_BENCH_QUICK=1 (D=2, R=1), EPHPORT_BENCH_PROXIES
 # ("nginx haproxy"), EPHPORT_BENCH_WRK ("-t2 -c64"), EPHPORT_BENCH_PROXY_COMMIT
 # (EPHPORT_COMMIT of the ephport side, default auto).
 #
@@ -177,7 +177,7 @@ if ! unshare -n true 2>/dev/null; then
 fi
 
 secs=${EPHPORT_BENCH_PROXY_SECONDS:-4}
-rounds=${EPHPORT_BENCH_PROXY_ROUNDS:-3}
+rounds=${EPHPORT_BENCH_PROXY_ROUNDS:-5}
 if [ "${EPHPORT_BENCH_QUICK:-0}" = 1 ]; then secs=2; rounds=1; fi
 proxies=${EPHPORT_BENCH_PROXIES:-nginx haproxy}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ephport-proxyb.XXXXXX") || exit 1

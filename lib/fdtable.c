@@ -266,10 +266,14 @@ void ep_fd_note_epoll(int fd, int epfd, int op, uint32_t events, uint64_t data)
 		ep_fd_unlock(e);
 		return;
 	}
-	uint32_t zero = 0;
-	/* Generation 0 means "never seen": start at 1. */
-	atomic_compare_exchange_strong(&epoll_gen[epfd], &zero, 1);
+	/* Generation 0 means "never seen": start at 1 (written once, not on
+	 * every call: the word is shared by every thread). */
 	uint32_t gen = ep_epoll_gen(epfd);
+	if (!gen) {
+		uint32_t zero = 0;
+		atomic_compare_exchange_strong(&epoll_gen[epfd], &zero, 1);
+		gen = ep_epoll_gen(epfd);
+	}
 	int slot = -1;
 	for (int i = 0; i < e->n_epoll && i < EP_EPOLL_MAX; i++)
 		if (e->epoll[i].epfd == epfd)
