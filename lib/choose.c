@@ -4,10 +4,12 @@
  * own IP_LOCAL_PORT_RANGE), how candidates are committed (commit.h), the
  * source address hashed and bound.  Choose: walk the allocator's
  * candidates in the kernel's order, skipping those the occupancy knowledge
- * says are taken, committing each until one is accepted.
+ * says are taken, committing each (or, under pressure, a window of them:
+ * EP_WINDOW_AFTER) until one is accepted.
  *
  * The work per call is bounded: once refused candidates have cost the
- * budget below (and at least EP_ATTEMPTS_MIN were tried), or after
+ * budget below (and at least EP_ATTEMPTS_MIN one-port attempts were tried,
+ * or windows are in use), or after
  * EP_ATTEMPTS_MAX, or when every candidate is known to be taken, the
  * kernel's own choice takes over wherever it is a correct answer (it stays
  * inside the range):
@@ -38,27 +40,26 @@
  * ends in the kernel's choice costs at most about 1.5 times the kernel's
  * own, and a cold destination at high occupancy learns tens to a hundred
  * taken ports per call meanwhile. */
+#define EP_BUDGET_MIN_NS 50000u
+#define EP_BUDGET_MAX_NS 300000u
+#define EP_ATTEMPTS_MIN 16
+#define EP_ATTEMPTS_MAX 1024
+
 /* After EP_WINDOW_AFTER refused candidates in a call (knowledge was
  * missing or stale there), or from the first candidate for a destination
  * under pressure (a refusal in the last second: ep_occ_pressed()), RANGE
  * mode commits windows of candidates: the socket's range narrowed to the
  * next EP_WINDOW_MIN ports from the candidate, doubling with each refused
- * window up to EP_WINDOW_MAX.  The
- * kernel then judges a whole window in one connect() at its own pace (a
- * fraction of a microsecond a port, against about 3 µs for a one-port
- * attempt), and a refused window is learned whole: a cold destination at
- * high occupancy is learned in a few calls instead of a hundred.  The port
- * the kernel takes is then the first free one of the window in the
- * kernel's order, not in ephport's (and, since Linux 6.8, of either
- * parity). */
+ * window up to EP_WINDOW_MAX.  The kernel then judges a whole window in
+ * one connect() at its own pace (a fraction of a microsecond a port,
+ * against about 3 µs for a one-port attempt), and a refused window is
+ * learned whole: a cold destination at high occupancy is learned in a few
+ * calls instead of a hundred.  The port the kernel takes is then the first
+ * free one of the window in the kernel's order, not in ephport's (and,
+ * since Linux 6.8, of either parity). */
 #define EP_WINDOW_AFTER 2
 #define EP_WINDOW_MIN 32u
 #define EP_WINDOW_MAX 256u
-
-#define EP_BUDGET_MIN_NS 50000u
-#define EP_BUDGET_MAX_NS 300000u
-#define EP_ATTEMPTS_MIN 16
-#define EP_ATTEMPTS_MAX 1024
 
 static _Atomic uint64_t kernel_avg_ns = EP_BUDGET_MAX_NS;
 
