@@ -117,10 +117,8 @@ static void pick_source(struct ep_call *c, const struct ep_source_rule *r, unsig
  * the two stores below finds it invalid and hashes.) */
 static __thread struct {
 	bool valid;
-	int family;
-	unsigned port;
 	uint32_t slot;
-	uint8_t src[16], dst[16];
+	struct ep_endpoint src, dst;
 	uint64_t offset;
 } memo __attribute__((tls_model("initial-exec")));
 
@@ -135,20 +133,17 @@ static uint64_t port_offset(const struct ep_call *c)
 		slot = (uint32_t)(ts.tv_sec / 10);
 	}
 	const struct ep_endpoint *s = &c->src_ep, *d = &c->dst_ep;
-	if (memo.valid && memo.slot == slot && memo.port == d->port &&
-	    memo.family == d->family && !memcmp(memo.dst, d->addr, 16) &&
-	    !memcmp(memo.src, s->addr, 16))
+	if (memo.valid && memo.slot == slot && ep_endpoint_same(&memo.dst, d) &&
+	    ep_endpoint_same(&memo.src, s))
 		return memo.offset;
 	uint16_t dport_be = htons((uint16_t)d->port);
 	uint64_t off = ep_port_offset(ep_g.alloc->key, d->family, s->addr, d->addr,
 	                              dport_be, slot);
 	memo.valid = false;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	memo.family = d->family;
-	memo.port = d->port;
 	memo.slot = slot;
-	memcpy(memo.src, s->addr, 16);
-	memcpy(memo.dst, d->addr, 16);
+	memo.src = *s;
+	memo.dst = *d;
 	memo.offset = off;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	memo.valid = true;

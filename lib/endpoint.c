@@ -93,3 +93,8 @@ socklen_t ep_sa_len(int domain)
 {
 	return domain == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
 }
+
+bool ep_endpoint_same(const struct ep_endpoint *a, const struct ep_endpoint *b)
+{
+	return memcmp(a, b, sizeof(*a)) == 0;
+}

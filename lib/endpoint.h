@@ -30,6 +30,8 @@ static inline unsigned ep_endpoint_alen(const struct ep_endpoint *e)
 	return e->family == AF_INET ? 4u : 16u;
 }
 
+/* The same endpoint?  (Endpoints are built zero-filled, so whole.) */
+bool ep_endpoint_same(const struct ep_endpoint *a, const struct ep_endpoint *b);
 bool ep_endpoint_is_any(const struct ep_endpoint *e);
 bool ep_endpoint_is_loopback(const struct ep_endpoint *e);
 
