@@ -14,7 +14,7 @@
 # -Wextra -Werror, -D_GNU_SOURCE, the include directories) are always there.
 # A change of compiler (CC=clang) or of any flag rebuilds everything.
 
-VERSION   := 0.2.0
+VERSION   := 0.2.1
 SOVERSION := 0
 PREFIX    ?= /usr/local
 DESTDIR   ?=

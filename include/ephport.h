@@ -14,7 +14,7 @@
 extern "C" {
 #endif
 
-#define EPHPORT_VERSION "0.2.0"
+#define EPHPORT_VERSION "0.2.1"
 
 /* connect() with the source port chosen by ephport: same arguments, return
  * value and errno as connect(2); the call is logged when EPHPORT_LOG is set. */
