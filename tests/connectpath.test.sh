@@ -14,10 +14,10 @@
 #             destination, so the capacity adds up (RANGE and BIND mode);
 #   rules     per-destination EPHPORT_RANGE rules: each destination gets
 #             its rule's ports;
-#   cold      a destination never seen, 90% of the range held by a plain
-#             process: refused candidates turn into windows the kernel
-#             judges whole, so ephport learns the taken ports in a few
-#             calls (not one call in two for a hundred calls);
+#   cold      a destination never seen (IPv4 and IPv6), 90% of the range
+#             held by a plain process: refused candidates turn into windows
+#             the kernel judges whole, so ephport learns the taken ports in
+#             a few calls (0.2.0 met a refusal in every call);
 #   watch     while one thread blocks in connect(), another reads
 #             SO_REUSEADDR and IP_LOCAL_PORT_RANGE as the program set them
 #             (BIND and RANGE mode).
@@ -137,34 +137,49 @@ case_fork() {
 
 case_cold() {
 	sysctl -qw net.ipv4.ip_local_port_range="40000 40999" || skip "cannot set the range"
-	server 127.0.0.1:5000
-	"$PY" "$helpers/pressure_hold.py" "$tmp/held" "$tmp/held.release" conn=900@127.0.0.1:5000 \
+	server 127.0.0.1:5000 [::1]:5000
+	local host
+	for host in 127.0.0.1 ::1; do
+		cold_one "$host"
+	done
+}
+
+# cold_one HOST: 900 of the range's 1,000 ports held towards HOST:5000.
+cold_one() {
+	local h=$1 dst=$1:5000
+	[[ $h == *:* ]] && dst="[$h]:5000"
+	rm -f "$tmp/held" "$tmp/held.release"
+	"$PY" "$helpers/pressure_hold.py" "$tmp/held" "$tmp/held.release" "conn=900@$dst" \
 		>/dev/null 2>&1 &
-	local n=500
+	local holder=$! n=500
 	while [ ! -e "$tmp/held" ] && [ $n -gt 0 ]; do sleep 0.02; n=$((n - 1)); done
 	[ -e "$tmp/held" ] || { say "FAIL: the holder did not report"; exit 1; }
 	local held
 	held=$(awk '/^conn/ {print $3}' "$tmp/held")
-	[ "$held" = 900 ] || skip "the holder got $held of 900 connections"
+	[ "$held" = 900 ] || skip "the holder got $held of 900 connections to $dst"
 	local e
-	e=$(eclient EPHPORT_LOG="$tmp/cold.jsonl" -- many 127.0.0.1 5000 60)
+	e=$(eclient EPHPORT_LOG="$tmp/cold.jsonl" -- many "$h" 5000 60)
 	local ok distinct
 	ok=$(grep -c '^c [0-9]* ok ' <<<"$e")
 	distinct=$(awk '$3 == "ok" {print $5}' <<<"$e" | sort -u | wc -l)
-	[ "$ok" = 60 ] || bad "60 connects with 100 ports free: $ok ok"
-	[ "$distinct" = 60 ] || bad "60 connects: $distinct distinct ports"
+	[ "$ok" = 60 ] || bad "$h: 60 connects with 100 ports free: $ok ok"
+	[ "$distinct" = 60 ] || bad "$h: 60 connects: $distinct distinct ports"
 	awk '$3 == "ok" && ($5 < 40000 || $5 > 40999) {print "port " $5 " outside the range"}' <<<"$e" |
-		while read -r l; do bad "$l"; done
+		while read -r l; do bad "$h: $l"; done
 	local calls hit coll fb
 	read -r calls hit coll fb < <(collided "$tmp/cold.jsonl")
 	# One-port attempts learn one port each (about 3 µs apiece): within a
-	# call's budget a cold destination cost one call in two a collision
-	# and a fallback for the whole run.  Windows learn hundreds a call.
-	[ "$calls" = 60 ] || bad "expected 60 records, got $calls"
-	[ "$hit" -le 15 ] || bad "$hit of 60 calls met a refusal ($coll refusals, $fb fallbacks): knowledge is learned too slowly"
-	[ "$fb" -le 4 ] || bad "$fb of 60 calls fell back to the kernel's choice"
+	# call's budget a cold destination cost every one of the 60 calls a
+	# collision (0.2.0).  Windows learn 32-256 ports a refusal: here 6 to
+	# 15 calls meet one, as the scan moves into regions not learned yet.
+	[ "$calls" = 60 ] || bad "$h: expected 60 records, got $calls"
+	[ "$hit" -le 30 ] || bad "$h: $hit of 60 calls met a refusal ($coll refusals, $fb fallbacks): knowledge is learned too slowly"
+	[ "$coll" -le 60 ] || bad "$h: $coll refusals in 60 calls (one-port attempts: hundreds)"
+	[ "$fb" -le 4 ] || bad "$h: $fb of 60 calls fell back to the kernel's choice"
 	touch "$tmp/held.release"
-	say "900 of 1000 ports held by a plain process: 60 connects, $hit met refusals ($coll in all), $fb fell back"
+	wait "$holder"
+	rm -f "$tmp/cold.jsonl"
+	say "$h: 900 of 1000 ports held by a plain process: 60 connects, $hit met refusals ($coll in all), $fb fell back"
 }
 
 case_watch() {
