@@ -138,7 +138,7 @@ bool ep_classify(struct ep_call *c, bool logging)
 	int fd = c->fd;
 	/* A socket the library saw created and never saw closed is taken on
 	 * the entry's word, without asking the kernel for its cookie (a
-	 * third of ephport's own cost on an uncontended connect), where a
+	 * fifth of ephport's own cost on an uncontended connect), where a
 	 * wrong entry could change nothing the program sees: in an unlogged
 	 * call committed by narrowing the range.  Were the socket closed
 	 * behind the library's back and its number reused by one the library
