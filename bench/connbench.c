@@ -782,27 +782,41 @@ static void ephport_env(const struct rowcfg *r, const char *commit)
 	}
 }
 
+/* Fork a helper in namespace NSFD with a pipe back to this process: in the
+ * child returns 0 with *FD the pipe's write end; in the parent the child's
+ * pid (tracked) with *FD the read end. */
+static pid_t spawn(int nsfd, int *fd)
+{
+	int p[2];
+	if (pipe(p) < 0)
+		die("pipe");
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		child_setup(nsfd);
+		close(p[0]);
+		*fd = p[1];
+		return 0;
+	}
+	track(pid);
+	close(p[1]);
+	*fd = p[0];
+	return pid;
+}
+
 /* N server processes on 0.0.0.0:7000 (SO_REUSEPORT spreads connections). */
 static int start_acceptors(int nsfd, int n)
 {
 	for (int i = 0; i < n; i++) {
-		int p[2];
-		if (pipe(p) < 0)
-			die("pipe");
-		pid_t pid = fork();
-		if (pid < 0)
-			die("fork");
-		if (pid == 0) {
-			child_setup(nsfd);
-			close(p[0]);
-			acceptor(listen_on(INADDR_ANY, SERVER_PORT), p[1]);
+		int fd;
+		if (spawn(nsfd, &fd) == 0) {
+			acceptor(listen_on(INADDR_ANY, SERVER_PORT), fd);
 			_exit(0);
 		}
-		track(pid);
-		close(p[1]);
 		char c;
-		int rc = read_all(p[0], &c, 1, 10000);
-		close(p[0]);
+		int rc = read_all(fd, &c, 1, 10000);
+		close(fd);
 		if (rc < 0)
 			return rc;
 	}
@@ -815,15 +829,8 @@ static int start_acceptors(int nsfd, int n)
 static int start_holder(const struct rowcfg *r, int nsfd, int per_dest, uint64_t first,
                         uint64_t last)
 {
-	int p[2];
-	if (pipe(p) < 0)
-		die("pipe");
-	pid_t pid = fork();
-	if (pid < 0)
-		die("fork");
-	if (pid == 0) {
-		child_setup(nsfd);
-		close(p[0]);
+	int fd;
+	if (spawn(nsfd, &fd) == 0) {
 		if (r->holder == H_EPHPORT) {
 			ephport_env(r, "auto");
 			unsetenv("EPHPORT_LOG");
@@ -831,7 +838,7 @@ static int start_holder(const struct rowcfg *r, int nsfd, int per_dest, uint64_t
 			clean_env();
 		}
 		char a[5][24];
-		snprintf(a[0], 24, "%d", p[1]);
+		snprintf(a[0], 24, "%d", fd);
 		snprintf(a[1], 24, "%d", r->hold_other ? 1 : 0);
 		snprintf(a[2], 24, "%d", per_dest);
 		snprintf(a[3], 24, "%llu", (unsigned long long)first);
@@ -839,10 +846,8 @@ static int start_holder(const struct rowcfg *r, int nsfd, int per_dest, uint64_t
 		execl(self_exe, self_exe, "_hold", a[0], a[1], a[2], a[3], a[4], (char *)NULL);
 		die("exec %s", self_exe);
 	}
-	track(pid);
-	close(p[1]);
-	fcntl(p[0], F_SETFD, FD_CLOEXEC);
-	return p[0];
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return fd;
 }
 
 struct side {
@@ -1249,22 +1254,13 @@ static int row_main(int argc, char **argv)
 		int conns = r.host / 2, nf = (conns + HOST_PER_PROC - 1) / HOST_PER_PROC;
 		int pipes[MAX_HELPERS];
 		for (int k = 0; k < nf && k < MAX_HELPERS / 4; k++) {
-			int p[2];
-			if (pipe(p) < 0)
-				die("pipe");
-			pid_t pid = fork();
-			if (pid < 0)
-				die("fork");
-			if (pid == 0) {
-				child_setup(hostfd);
-				close(p[0]);
+			int fd;
+			if (spawn(hostfd, &fd) == 0) {
 				host_filler(k, conns - k * HOST_PER_PROC < HOST_PER_PROC
-				               ? conns - k * HOST_PER_PROC : HOST_PER_PROC, p[1]);
+				               ? conns - k * HOST_PER_PROC : HOST_PER_PROC, fd);
 				_exit(0);
 			}
-			track(pid);
-			close(p[1]);
-			pipes[k] = p[0];
+			pipes[k] = fd;
 		}
 		for (int k = 0; k < nf && k < MAX_HELPERS / 4; k++) {
 			int made = 0;

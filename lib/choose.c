@@ -112,15 +112,8 @@ static void pick_source(struct ep_call *c, const struct ep_source_rule *r, unsig
 	ep_endpoint_to(&c->src_ep, c->kind.domain, &c->src);
 }
 
-/* The last offset computed, per thread: a program that talks to one
- * upstream hashes it once per 10 s.  (A signal handler's connect() between
- * the two stores below finds it invalid and hashes.) */
-static __thread struct {
-	bool valid;
-	uint32_t slot;
-	struct ep_endpoint src, dst;
-	uint64_t offset;
-} memo __attribute__((tls_model("initial-exec")));
+/* The last offset computed, per thread (endpoint.h). */
+static __thread struct ep_pair_memo offset_memo __attribute__((tls_model("initial-exec")));
 
 static uint64_t port_offset(const struct ep_call *c)
 {
@@ -133,20 +126,12 @@ static uint64_t port_offset(const struct ep_call *c)
 		slot = (uint32_t)(ts.tv_sec / 10);
 	}
 	const struct ep_endpoint *s = &c->src_ep, *d = &c->dst_ep;
-	if (memo.valid && memo.slot == slot && ep_endpoint_same(&memo.dst, d) &&
-	    ep_endpoint_same(&memo.src, s))
-		return memo.offset;
+	uint64_t off;
+	if (ep_pair_memo_get(&offset_memo, s, d, slot, &off))
+		return off;
 	uint16_t dport_be = htons((uint16_t)d->port);
-	uint64_t off = ep_port_offset(ep_g.alloc->key, d->family, s->addr, d->addr,
-	                              dport_be, slot);
-	memo.valid = false;
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	memo.slot = slot;
-	memo.src = *s;
-	memo.dst = *d;
-	memo.offset = off;
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	memo.valid = true;
+	off = ep_port_offset(ep_g.alloc->key, d->family, s->addr, d->addr, dport_be, slot);
+	ep_pair_memo_put(&offset_memo, s, d, slot, off);
 	return off;
 }
 

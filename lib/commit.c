@@ -507,17 +507,16 @@ void ep_commit_finish(struct ep_call *c, bool connected, struct ep_occ *o)
 	} else if (connected && ep_sys_getsockname(c->fd, &c->after) == 0) {
 		port = ep_sa_port(&c->after);
 		c->have_after = true;
-		bool outside = port < c->candidate || port > c->window_hi;
-		if (c->how == EP_HOW_RANGE && c->candidate && !c->rec.fallback &&
-		    outside && c->cookie && ep_sys_cookie(c->fd) != c->cookie) {
+		bool outside = c->how == EP_HOW_RANGE && c->candidate && !c->rec.fallback &&
+		               (port < c->candidate || port > c->window_hi);
+		if (outside && c->cookie && ep_sys_cookie(c->fd) != c->cookie) {
 			/* Not the socket the entry described (closed behind the
 			 * library's back, its number reused): nothing to learn,
 			 * and the entry goes. */
 			port = 0;
 			c->have_ent = false;
 			ep_fd_forget(c->fd);
-		} else if (c->how == EP_HOW_RANGE && c->candidate && !c->rec.fallback &&
-		           outside) {
+		} else if (outside) {
 			/* The kernel ignored the narrowed range: the namespace's
 			 * range is no longer what was read at start-up.  Commit
 			 * by bind from now on. */

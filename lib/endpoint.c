@@ -98,3 +98,26 @@ bool ep_endpoint_same(const struct ep_endpoint *a, const struct ep_endpoint *b)
 {
 	return memcmp(a, b, sizeof(*a)) == 0;
 }
+
+bool ep_pair_memo_get(const struct ep_pair_memo *m, const struct ep_endpoint *src,
+                      const struct ep_endpoint *dst, uint32_t slot, uint64_t *value)
+{
+	if (!m->valid || m->slot != slot || !ep_endpoint_same(&m->dst, dst) ||
+	    !ep_endpoint_same(&m->src, src))
+		return false;
+	*value = m->value;
+	return true;
+}
+
+void ep_pair_memo_put(struct ep_pair_memo *m, const struct ep_endpoint *src,
+                      const struct ep_endpoint *dst, uint32_t slot, uint64_t value)
+{
+	m->valid = false;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	m->slot = slot;
+	m->src = *src;
+	m->dst = *dst;
+	m->value = value;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	m->valid = true;
+}

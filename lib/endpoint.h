@@ -32,6 +32,21 @@ static inline unsigned ep_endpoint_alen(const struct ep_endpoint *e)
 
 /* The same endpoint?  (Endpoints are built zero-filled, so whole.) */
 bool ep_endpoint_same(const struct ep_endpoint *a, const struct ep_endpoint *b);
+
+/* The last value computed from a (source, destination) pair and a slot
+ * (a time slot, or 0), kept per thread by its user so that a program
+ * talking to one upstream hashes it once.  A signal handler's call between
+ * put's stores finds the memo invalid and computes afresh. */
+struct ep_pair_memo {
+	bool valid;
+	uint32_t slot;
+	struct ep_endpoint src, dst;
+	uint64_t value;
+};
+bool ep_pair_memo_get(const struct ep_pair_memo *m, const struct ep_endpoint *src,
+                      const struct ep_endpoint *dst, uint32_t slot, uint64_t *value);
+void ep_pair_memo_put(struct ep_pair_memo *m, const struct ep_endpoint *src,
+                      const struct ep_endpoint *dst, uint32_t slot, uint64_t value);
 bool ep_endpoint_is_any(const struct ep_endpoint *e);
 bool ep_endpoint_is_loopback(const struct ep_endpoint *e);
 

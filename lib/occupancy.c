@@ -88,18 +88,14 @@ size_t ep_occ_memory(void)
 	return occ.mapped;
 }
 
-/* The last tag computed, per thread, as choose.c keeps its last offset. */
-static __thread struct {
-	bool valid;
-	struct ep_endpoint src, dst;
-	uint64_t tag;
-} tag_memo __attribute__((tls_model("initial-exec")));
+/* The last tag computed, per thread (endpoint.h). */
+static __thread struct ep_pair_memo tag_memo __attribute__((tls_model("initial-exec")));
 
 static uint64_t key_tag(const struct ep_endpoint *src, const struct ep_endpoint *dst)
 {
-	if (tag_memo.valid && ep_endpoint_same(&tag_memo.dst, dst) &&
-	    ep_endpoint_same(&tag_memo.src, src))
-		return tag_memo.tag;
+	uint64_t tag;
+	if (ep_pair_memo_get(&tag_memo, src, dst, 0, &tag))
+		return tag;
 	uint8_t buf[36];
 	memset(buf, 0, sizeof(buf));
 	buf[0] = (uint8_t)dst->family;
@@ -107,14 +103,8 @@ static uint64_t key_tag(const struct ep_endpoint *src, const struct ep_endpoint 
 	memcpy(buf + 17, dst->addr, ep_endpoint_alen(dst));
 	buf[33] = (uint8_t)(dst->port >> 8);
 	buf[34] = (uint8_t)dst->port;
-	uint64_t tag = ep_siphash24(ep_g.rand_key, buf, sizeof(buf)) | 1;
-	tag_memo.valid = false;
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	tag_memo.src = *src;
-	tag_memo.dst = *dst;
-	tag_memo.tag = tag;
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	tag_memo.valid = true;
+	tag = ep_siphash24(ep_g.rand_key, buf, sizeof(buf)) | 1;
+	ep_pair_memo_put(&tag_memo, src, dst, 0, tag);
 	return tag;
 }
 

@@ -54,9 +54,7 @@ trap '[ -n "$srv" ] && touch "$tmp/stop" && wait $srv 2>/dev/null; rm -rf "$tmp"
 server() {
 	"$PY" "$helpers/pressure_server.py" "$tmp/server.ready" "$tmp/stop" "$@" 2>"$tmp/server.err" &
 	srv=$!
-	local n=250
-	while [ ! -e "$tmp/server.ready" ] && [ $n -gt 0 ]; do sleep 0.02; n=$((n - 1)); done
-	[ -e "$tmp/server.ready" ] || { cat "$tmp/server.err"; say "FAIL: no server"; exit 1; }
+	wait_file "$tmp/server.ready" 250 || { cat "$tmp/server.err"; say "FAIL: no server"; exit 1; }
 }
 client() { timeout 30 "$PY" "$helpers/connpath_client.py" "$@"; }
 eclient() {
@@ -151,9 +149,8 @@ cold_one() {
 	rm -f "$tmp/held" "$tmp/held.release"
 	"$PY" "$helpers/pressure_hold.py" "$tmp/held" "$tmp/held.release" "conn=900@$dst" \
 		>/dev/null 2>&1 &
-	local holder=$! n=500
-	while [ ! -e "$tmp/held" ] && [ $n -gt 0 ]; do sleep 0.02; n=$((n - 1)); done
-	[ -e "$tmp/held" ] || { say "FAIL: the holder did not report"; exit 1; }
+	local holder=$!
+	wait_file "$tmp/held" 500 || { say "FAIL: the holder did not report"; exit 1; }
 	local held
 	held=$(awk '/^conn/ {print $3}' "$tmp/held")
 	[ "$held" = 900 ] || skip "the holder got $held of 900 connections to $dst"
@@ -201,9 +198,7 @@ case_reserved() {
 	# 16 reserved ones, which the kernel would happily choose.
 	"$PY" "$helpers/pressure_hold.py" "$tmp/held" "$tmp/held.release" conn=15@127.0.0.1:5000 \
 		>/dev/null 2>&1 &
-	local n=250
-	while [ ! -e "$tmp/held" ] && [ $n -gt 0 ]; do sleep 0.02; n=$((n - 1)); done
-	[ -e "$tmp/held" ] || { say "FAIL: the holder did not report"; exit 1; }
+	wait_file "$tmp/held" 250 || { say "FAIL: the holder did not report"; exit 1; }
 	# The holder's 15 ports are the kernel's first even ones; reserve the
 	# 16 ports it did not take... of the even ones: 41000-41031 minus
 	# theirs, 17 ports; reserve 16 of them and leave one.

@@ -119,21 +119,17 @@ for i in range(n):
         s.close()
 EOF
 
-wait_file() {
-	for _ in $(seq 100); do [ -s "$1" ] || [ -e "$1" ] && return 0; sleep 0.05; done
-	return 1
-}
 # field LINE N
 field() { awk -v n="$2" '{print $n}' <<<"$1"; }
 
 SPORT=5000
 "$PY" "$tmp/server.py" $SPORT "$tmp/server.ready" & pids+=($!)
-wait_file "$tmp/server.ready" || { say "FAIL: the listener did not start"; exit 1; }
+wait_file "$tmp/server.ready" 250 || { say "FAIL: the listener did not start"; exit 1; }
 
 # ---- 1. the sysctl range, exhausted by the kernel's own choices ----------------------
 case_begin sysctl-range
 "$PY" "$tmp/holder.py" $SPORT "$tmp/held" "$tmp/release" & pids+=($!)
-wait_file "$tmp/held" && sleep 0.05
+wait_file "$tmp/held" 250 && sleep 0.05
 read -r nheld last ports <"$tmp/held" || { say "FAIL: the holder did not report"; exit 1; }
 [ "$nheld" = 8 ] || bad "the kernel gave $nheld connections from an 8-port range (ports $ports)"
 [ "$last" = EADDRNOTAVAIL ] || bad "the kernel's 9th connect gave $last, not EADDRNOTAVAIL"

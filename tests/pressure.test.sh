@@ -114,15 +114,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 143' TERM INT
 
-wait_file() { # FILE [STEPS of 20 ms, default 100]
-	local n=${2:-100}
-	while [ $n -gt 0 ]; do
-		[ -e "$1" ] && return 0
-		sleep 0.02
-		n=$((n - 1))
-	done
-	return 1
-}
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # server SPEC...: listeners (see pressure_server.py)

@@ -204,15 +204,21 @@ static bool frame_has(struct top_state *st, const char *needle)
 	return found;
 }
 
+/* A model fed by hand: batch mode, ASCII, a log that is never read. */
+static void batch_model(struct top_opts *o, struct top_state *st)
+{
+	char *argv[] = {"ephport top", "-b", "--ascii", "/nonexistent/ephport-top-test", NULL};
+	assert_int_equal(top_parse_args(4, argv, o), 0);
+	top_init(st, o);
+}
+
 static void test_top_model(void **state)
 {
 	struct top_opts o;
 	struct top_state st;
-	char *argv[] = {"ephport top", "-b", "--ascii", "/nonexistent/ephport-top-test", NULL};
 
 	(void)state;
-	assert_int_equal(top_parse_args(4, argv, &o), 0);
-	top_init(&st, &o);
+	batch_model(&o, &st);
 	/* Two seconds of calls: 4 to a live destination, 2 refused, 1 timed out. */
 	feed(&st, CALL("10", "100", "curl", "10.0.0.1", "80", "1", "0", "10000", "ok"));
 	feed(&st, CALL("10", "100", "curl", "10.0.0.1", "80", "3", "2", "20000", "ok"));
@@ -294,11 +300,9 @@ static void test_top_outcomes(void **state)
 {
 	struct top_opts o;
 	struct top_state st;
-	char *argv[] = {"ephport top", "-b", "--ascii", "/nonexistent/ephport-top-test", NULL};
 
 	(void)state;
-	assert_int_equal(top_parse_args(4, argv, &o), 0);
-	top_init(&st, &o);
+	batch_model(&o, &st);
 	feed(&st, CALL2("1.1", "", "EINPROGRESS"));
 	feed(&st, CALL2("1.1", "\"again\":true,", "EALREADY"));
 	feed(&st, OUT2("1.1", "ECONNREFUSED"));

@@ -143,6 +143,15 @@ wait_port() {
 	done
 	return 1
 }
+wait_file() { # FILE [STEPS of 20 ms, default 100]: 0 once FILE exists
+	local n=${2:-100}
+	while [ "$n" -gt 0 ]; do
+		[ -e "$1" ] && return 0
+		sleep 0.02
+		n=$((n - 1))
+	done
+	return 1
+}
 free_range() { "$PY" "$helpers/loopback.py" freeports "$1"; }
 checklog() { "$PY" "$helpers/checklog.py" "$@"; }
 run_preloaded() {
